@@ -1,0 +1,56 @@
+# uwsgi_fleet: `make converge` converges THIS machine; `make test` runs every test
+# (Test Kitchen with the exec driver converges this machine too).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON      := /usr/bin/python3
+BUNDLE_DIR  := /var/cache/uwsgi_fleet/bundle
+APT_BUILD   := build-essential ruby-dev ruby-bundler pkg-config libffi-dev libyaml-dev libarchive13 git
+APT_TEST    := python3-pytest python3-testinfra python3-yaml python3-sentry-sdk python3-matplotlib \
+               iproute2 procps curl
+CHEF_CLIENT := bin/chef-client
+ATTRS       ?=
+JSON_ATTRS  := $(if $(ATTRS),-j $(abspath $(ATTRS)))
+
+export CHEF_LICENSE := accept-no-persist
+export PYTHONDONTWRITEBYTECODE := 1
+export DEBIAN_FRONTEND := noninteractive
+
+.PHONY: converge test deps deps-test lint unit chefspec kitchen server-flow bench clean
+
+## converge: install Chef from gems and converge this node with the default app
+converge: deps
+	@mkdir -p .chef-local/cookbooks && ln -sfn ../.. .chef-local/cookbooks/uwsgi_fleet
+	$(CHEF_CLIENT) --local-mode --config .chef/local-mode.rb -o 'recipe[uwsgi_fleet::default]' $(JSON_ATTRS)
+	@/usr/local/sbin/uwsgi-fleetctl summary
+
+## test: cookstyle, unit tests (pytest + ChefSpec), kitchen suites, the chef-zero + knife flow
+test: deps deps-test lint unit chefspec kitchen server-flow
+	@echo "make test: all passed"
+
+deps:
+	@dpkg -s $(APT_BUILD) >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $(APT_BUILD); }
+	@bundle config set --local path $(BUNDLE_DIR) >/dev/null
+	@bundle check >/dev/null 2>&1 || bundle install --jobs 2
+	@test -x $(CHEF_CLIENT) || bundle binstubs chef-bin --path bin >/dev/null
+
+deps-test:
+	@dpkg -s $(APT_TEST) >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $(APT_TEST); }
+
+lint: deps
+	bundle exec cookstyle --display-cop-names
+
+unit: deps-test
+	$(PYTHON) -m pytest -q test/unit/python
+
+chefspec: deps
+	bundle exec rspec --default-path test/unit/chefspec --pattern '**/*_spec.rb'
+
+kitchen: deps deps-test
+	bundle exec kitchen test --destroy=always
+
+server-flow: deps deps-test
+	$(PYTHON) -m pytest -q test/server
+
+clean:
+	rm -rf .kitchen .chef-local bin build

@@ -1,0 +1,69 @@
+#
+# Cookbook:: uwsgi_fleet
+# Attributes:: default
+#
+# The tree mirrors the files it renders:
+#   ['web']          -> /etc/supervisor/conf.d/uwsgi_fleet_<port>.conf (one uWSGI instance each)
+#   ['web']['app']   -> what every uWSGI instance loads
+#   ['web']['nginx'] -> /etc/nginx/nginx.conf (one upstream over all instances)
+#   ['app']          -> /etc/uwsgi_fleet/store_app.json (the embedded Sentry store app)
+# Allowed values are checked by UwsgiFleet::Validation before anything converges.
+
+# Number of uWSGI instances. 'auto' means the node's CPU count, at least 2.
+default['uwsgi_fleet']['web']['processes'] = 'auto'
+# Threads per instance (each instance is one uWSGI worker process).
+default['uwsgi_fleet']['web']['threads'] = 4
+# Instance i listens on base_port + i.
+default['uwsgi_fleet']['web']['base_port'] = 9000
+# Backends listen here only; nginx is the public face.
+default['uwsgi_fleet']['web']['bind_address'] = '127.0.0.1'
+# Unprivileged system user that runs uWSGI (created by the recipe).
+default['uwsgi_fleet']['web']['user'] = 'uwsgi_fleet'
+# uWSGI listen backlog per instance; may not exceed net.core.somaxconn.
+default['uwsgi_fleet']['web']['listen_backlog'] = 1024
+# uWSGI request-header buffer. 65535 (the protocol maximum) is larger than
+# anything nginx forwards, so oversized headers are refused by nginx with a 4xx.
+default['uwsgi_fleet']['web']['buffer_size'] = 65_535
+# Seconds before uWSGI kills a stuck request; supervisor waits this long (+5) on stop.
+default['uwsgi_fleet']['web']['harakiri'] = 60
+
+# The WSGI app every instance loads. Set either module or wsgi_file.
+default['uwsgi_fleet']['web']['app']['module'] = 'store_app.wsgi:application'
+default['uwsgi_fleet']['web']['app']['wsgi_file'] = nil
+# Working directory of each instance.
+default['uwsgi_fleet']['web']['app']['chdir'] = '/opt/uwsgi_fleet'
+# Directories added to sys.path.
+default['uwsgi_fleet']['web']['app']['pythonpath'] = ['/opt/uwsgi_fleet']
+# A virtualenv to run in (uWSGI --virtualenv); nil uses the system python3.
+default['uwsgi_fleet']['web']['app']['virtualenv'] = nil
+# Extra environment variables for the app, e.g. { 'DJANGO_SETTINGS_MODULE' => 'app.settings' }.
+default['uwsgi_fleet']['web']['app']['env'] = {}
+
+# nginx: the port and name it serves on.
+default['uwsgi_fleet']['web']['nginx']['listen'] = 80
+default['uwsgi_fleet']['web']['nginx']['server_name'] = '_'
+# Largest request body. Sentry events reach 1 MB; 2m leaves room for identity-encoded ones.
+default['uwsgi_fleet']['web']['nginx']['client_max_body_size'] = '2m'
+# Bodies up to this size stay in memory instead of nginx temp files.
+default['uwsgi_fleet']['web']['nginx']['client_body_buffer_size'] = '1m'
+# Upstream balancing: 'least_conn' (as Sentry's config), 'round_robin', 'random_two' or 'ip_hash'.
+default['uwsgi_fleet']['web']['nginx']['balance'] = 'least_conn'
+# nginx worker processes ('auto' = one per core).
+default['uwsgi_fleet']['web']['nginx']['worker_processes'] = 'auto'
+# Slow clients are cut off after this many seconds of silence (header, body, send).
+default['uwsgi_fleet']['web']['nginx']['client_timeout'] = 10
+
+# The embedded store app. Projects: { '<digits>' => { 'public_key' => '<32 hex>' } }, optionally
+# with 'rate_limit' => { 'events_per_second' => n, 'burst' => n }. Empty: project '1' gets a random
+# key, kept stable across converges in /etc/uwsgi_fleet/default_project.key.
+default['uwsgi_fleet']['app']['projects'] = {}
+# One JSON file per accepted event, under <spool_dir>/<project id>/.
+default['uwsgi_fleet']['app']['spool_dir'] = '/var/spool/uwsgi_fleet'
+# Rate limit for projects without their own, for the whole fleet.
+default['uwsgi_fleet']['app']['rate_limit']['events_per_second'] = 1000
+default['uwsgi_fleet']['app']['rate_limit']['burst'] = 2000
+# Cap on an event's decompressed size (refuses decompression bombs).
+default['uwsgi_fleet']['app']['max_event_bytes'] = 20_971_520
+# Simulated network hops (auth and quota lookups of the original); 0 = off. Used by the benchmark.
+default['uwsgi_fleet']['app']['simulated_hops'] = 0
+default['uwsgi_fleet']['app']['simulated_hop_ms'] = 2

@@ -1,0 +1,248 @@
+#!/usr/bin/python3
+"""uwsgi-fleetctl: operator tool for a uwsgi_fleet node (installed by Chef).
+
+  apply PORT        make supervisor match the instance's program file: start,
+                    restart or retire it, then wait until it serves (or is gone)
+  reload PORT...    rolling reload: one instance at a time, the worker finishes
+                    its requests and a new one loads the app; the master keeps
+                    the socket, so nothing queued is dropped
+  nginx-reload      test the whole nginx config, reload, wait for new workers
+  health [PORT...]  ask instances directly (uwsgi protocol) for /_health
+  summary           where the node serves, a health check through nginx, the DSN
+
+Reads /etc/uwsgi_fleet/fleet.json, written by Chef.
+"""
+import argparse
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+MANIFEST = "/etc/uwsgi_fleet/fleet.json"
+NGINX_PID = "/run/nginx.pid"
+SUPERVISOR_CONF_DIR = "/etc/supervisor/conf.d"
+
+
+def load_manifest(path=MANIFEST):
+    with open(path) as f:
+        return json.load(f)
+
+
+def log(message):
+    print(f"uwsgi-fleetctl: {message}", flush=True)
+
+
+def wait_until(predicate, timeout, what, interval=0.1):
+    """Poll predicate until true; raise with `what` after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"uwsgi-fleetctl: timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+# -- uwsgi protocol ---------------------------------------------------------
+
+def uwsgi_packet(env):
+    """Encode a WSGI environ as a uwsgi protocol request (modifier 0)."""
+    body = b""
+    for key, value in env.items():
+        k, v = key.encode(), value.encode()
+        body += struct.pack("<H", len(k)) + k + struct.pack("<H", len(v)) + v
+    return struct.pack("<BHB", 0, len(body), 0) + body
+
+
+def uwsgi_get(host, port, path="/_health", timeout=5.0):
+    """GET path from a uWSGI socket; return (status, headers, body) or None if unreachable."""
+    env = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "REQUEST_URI": path,
+           "QUERY_STRING": "", "SERVER_NAME": "localhost", "SERVER_PORT": "80",
+           "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "localhost"}
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(uwsgi_packet(env))
+            chunks = []
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+    except OSError:
+        return None
+    raw = b"".join(chunks)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    try:
+        status = int(lines[0].split()[1])
+    except (IndexError, ValueError):
+        return None
+    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return status, headers, body
+
+
+def port_open(host, port):
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def serves(host, port):
+    """An instance serves once its app answers over the uwsgi protocol."""
+    response = uwsgi_get(host, port)
+    return response is not None and response[0] < 500
+
+
+# -- supervisor -------------------------------------------------------------
+
+def supervisorctl(*args, check=True):
+    result = subprocess.run(["supervisorctl", *args], capture_output=True, text=True)
+    output = (result.stdout + result.stderr).strip()
+    if check and result.returncode not in (0,):
+        raise SystemExit(f"uwsgi-fleetctl: supervisorctl {' '.join(args)} failed: {output}")
+    return output
+
+
+def supervisor_ready():
+    return subprocess.run(["supervisorctl", "pid"], capture_output=True).returncode == 0
+
+
+def program_pid(name):
+    out = supervisorctl("pid", name, check=False)
+    return int(out) if out.isdigit() and out != "0" else None
+
+
+def children(pid):
+    """PIDs whose parent is pid (read from /proc)."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
+# -- commands ---------------------------------------------------------------
+
+def cmd_apply(args, manifest):
+    """Apply the program file of one instance: add/restart it, or retire it."""
+    port = args.port
+    name = manifest["program_prefix"] + str(port)
+    host = manifest["bind_address"]
+    wait_until(supervisor_ready, 30, "supervisord to answer")
+    supervisorctl("reread")
+    wanted = os.path.exists(os.path.join(SUPERVISOR_CONF_DIR, f"{name}.conf"))
+    log(f"{'starting' if wanted else 'retiring'} {name}: {supervisorctl('update', name)}")
+    if wanted:
+        wait_until(lambda: serves(host, port), args.timeout, f"{name} to serve on {host}:{port}")
+        log(f"{name} serves on {host}:{port}")
+    else:
+        wait_until(lambda: not port_open(host, port), args.timeout, f"{host}:{port} to close")
+        log(f"{name} is gone")
+
+
+def cmd_reload(args, manifest):
+    """Rolling reload: one instance's worker at a time, via its master FIFO."""
+    host = manifest["bind_address"]
+    for port in args.ports:
+        name = manifest["program_prefix"] + str(port)
+        master = program_pid(name)
+        if master is None:
+            log(f"{name} is not running, nothing to reload")
+            continue
+        old_workers = set(children(master))
+        fifo = os.path.join(manifest["fifo_dir"], f"{port}.fifo")
+        # 'w': graceful reload of the workers only; the master keeps the listen
+        # socket, so requests queue instead of being refused.
+        with open(fifo, "w") as f:
+            f.write("w")
+        wait_until(lambda: (set(children(master)) - old_workers) and serves(host, port),
+                   args.timeout, f"a new worker of {name}")
+        log(f"{name} reloaded")
+
+
+def nginx_master():
+    with open(NGINX_PID) as f:
+        return int(f.read().strip())
+
+
+def cmd_nginx_reload(args, manifest):
+    """Test the whole live config, HUP the master, wait for the new generation."""
+    test = subprocess.run(["nginx", "-t", "-q"], capture_output=True, text=True)
+    if test.returncode != 0:
+        raise SystemExit(f"uwsgi-fleetctl: nginx -t failed, not reloading:\n{test.stderr}")
+    master = nginx_master()
+    old_workers = set(children(master))
+    os.kill(master, signal.SIGHUP)
+    # Until new workers run, old ones may still pick instances about to be retired.
+    wait_until(lambda: set(children(master)) - old_workers, args.timeout, "new nginx workers")
+    log("nginx reloaded")
+
+
+def cmd_health(args, manifest):
+    host = manifest["bind_address"]
+    failed = 0
+    for port in args.ports or manifest["ports"]:
+        response = uwsgi_get(host, port)
+        status = response[0] if response else "unreachable"
+        failed += status != 200
+        print(f"{host}:{port} {status}")
+    return 1 if failed else 0
+
+
+def dsn(manifest, host):
+    with open(manifest["store_app_config"]) as f:
+        projects = json.load(f)["projects"]
+    return [f"http://{p['public_key']}@{host}/{pid}" for pid, p in sorted(projects.items())]
+
+
+def cmd_summary(args, manifest):
+    listen = manifest["listen"]
+    host = "127.0.0.1" if listen == 80 else f"127.0.0.1:{listen}"
+    url = f"http://{host}/"
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url + "_health", timeout=5) as r:
+            health = f"{r.status} from instance {r.headers.get('X-Fleet-Instance')}"
+    except Exception as e:  # any failure is the answer here
+        health = f"FAILED ({e})"
+    print(f"uwsgi_fleet serves {url} (nginx :{listen} -> {len(manifest['ports'])} uWSGI instances "
+          f"on {manifest['bind_address']}:{manifest['ports'][0]}-{manifest['ports'][-1]}, "
+          f"{manifest['threads']} threads each)")
+    print(f"health check {url}_health: {health}")
+    for line in dsn(manifest, host):
+        print(f"Sentry DSN: {line}   (events land in {manifest['spool_dir']}/<project id>/)")
+    return 0 if health.startswith("200") else 1
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="uwsgi-fleetctl", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--manifest", default=MANIFEST)
+    parser.add_argument("--timeout", type=float, default=90.0)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("apply").add_argument("port", type=int)
+    sub.add_parser("reload").add_argument("ports", type=int, nargs="+")
+    sub.add_parser("nginx-reload")
+    sub.add_parser("health").add_argument("ports", type=int, nargs="*")
+    sub.add_parser("summary")
+    args = parser.parse_args(argv)
+    handler = {"apply": cmd_apply, "reload": cmd_reload, "nginx-reload": cmd_nginx_reload,
+               "health": cmd_health, "summary": cmd_summary}[args.command]
+    return handler(args, load_manifest(args.manifest)) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+name 'uwsgi_fleet'
+maintainer 'uwsgi_fleet developers'
+maintainer_email 'uwsgi-fleet@example.org'
+license 'Apache-2.0'
+description 'nginx in front of N single-process, multi-threaded uWSGI instances run by supervisor (the Sentry web tier pattern)'
+version '0.1.0'
+chef_version '>= 18'
+
+source_url 'https://github.com/uwsgi-fleet/uwsgi_fleet'
+issues_url 'https://github.com/uwsgi-fleet/uwsgi_fleet/issues'
+
+supports 'debian', '>= 11.0'
+supports 'ubuntu', '>= 20.04'

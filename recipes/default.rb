@@ -1,0 +1,5 @@
+#
+# Cookbook:: uwsgi_fleet
+# Recipe:: default
+#
+include_recipe 'uwsgi_fleet::web'
