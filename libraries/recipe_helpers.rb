@@ -40,6 +40,11 @@ module UwsgiFleet
         'ip_hash' => 'ip_hash;', 'round_robin' => nil }.fetch(nginx['balance'])
     end
 
+    # nginx's own error answers, as [status, status sent, JSON body].
+    def error_pages
+      Nginx.error_pages
+    end
+
     # The supervisor command of the instance on +port+.
     def command(port, fifo_dir:)
       env = { 'STORE_APP_INSTANCE' => port.to_s, 'STORE_APP_CONFIG' => StoreApp::CONFIG_PATH }

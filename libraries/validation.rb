@@ -29,7 +29,9 @@ module UwsgiFleet
     # +somaxconn+ is the kernel's net.core.somaxconn, the listen backlog's ceiling.
     # +cpus+ resolves processes 'auto'.
     def validate!(attrs, somaxconn:, cpus:)
-      errors = web_errors(attrs['web'] || {}, somaxconn, cpus) + app_errors(attrs['app'] || {})
+      web = attrs['web'] || {}
+      instances = Fleet.instance_count(web['processes'], cpus)
+      errors = web_errors(web, somaxconn, cpus) + app_errors(attrs['app'] || {}, instances.is_a?(Integer) ? instances : 1)
       return true if errors.empty?
       raise InvalidAttribute, "uwsgi_fleet: invalid attributes, nothing was changed:\n  " + errors.join("\n  ")
     end
@@ -114,17 +116,18 @@ module UwsgiFleet
       errors
     end
 
-    def app_errors(app)
+    # +instances+: each instance enforces burst / instances, which must be at least 1.
+    def app_errors(app, instances)
       errors = []
       projects = app['projects']
       if projects.is_a?(Hash)
-        projects.each { |id, project| errors.concat(project_errors(id, project)) }
+        projects.each { |id, project| errors.concat(project_errors(id, project, instances)) }
       else
         errors << message('app', 'projects', "must map a project id to { 'public_key' => '<32 hex>' }", projects)
       end
       spool = app['spool_dir']
       errors << message('app', 'spool_dir', 'must be an absolute path other than /', spool) unless absolute_path?(spool) && spool != '/'
-      errors.concat(rate_limit_errors(%w(rate_limit), app['rate_limit']))
+      errors.concat(rate_limit_errors(%w(rate_limit), app['rate_limit'], instances))
       errors << int_error('app', 'max_event_bytes', app['max_event_bytes'], 1024**2, 1024**3)
       errors << int_error('app', 'simulated_hops', app['simulated_hops'], 0, 10)
       hop_ms = app['simulated_hop_ms']
@@ -132,21 +135,21 @@ module UwsgiFleet
       errors.compact
     end
 
-    def project_errors(id, project)
+    def project_errors(id, project, instances)
       errors = []
       errors << message('app', %w(projects), "has project id #{id.inspect}; ids must be digits (1 to 10 of them, no leading 0)", id) unless PROJECT_ID.match?(id.to_s)
       key = project.is_a?(Hash) ? project['public_key'] : nil
       errors << message('app', ['projects', id.to_s, 'public_key'], 'must be 32 lowercase hex characters, as Sentry keys are', key) unless key.is_a?(String) && PUBLIC_KEY.match?(key)
-      errors.concat(rate_limit_errors(['projects', id.to_s, 'rate_limit'], project['rate_limit'])) if project.is_a?(Hash) && project.key?('rate_limit')
+      errors.concat(rate_limit_errors(['projects', id.to_s, 'rate_limit'], project['rate_limit'], instances)) if project.is_a?(Hash) && project.key?('rate_limit')
       errors
     end
 
-    def rate_limit_errors(path, limit)
+    def rate_limit_errors(path, limit, instances)
       return [message('app', path, "must be { 'events_per_second' => n, 'burst' => n }", limit)] unless limit.is_a?(Hash)
       errors = []
       rate = limit['events_per_second']
       errors << message('app', path + ['events_per_second'], 'must be a number from 0.001 to 1000000', rate) unless rate.is_a?(Numeric) && rate.between?(0.001, 1_000_000)
-      errors << int_error('app', path + ['burst'], limit['burst'], 1, 10_000_000)
+      errors << int_error('app', path + ['burst'], limit['burst'], instances, 10_000_000)
       errors
     end
 

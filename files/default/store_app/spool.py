@@ -1,0 +1,108 @@
+"""Durable, atomic, duplicate-free spooling of events to disk.
+
+Layout: ``<spool_dir>/<project_id>/<event_id>.json``, one decoded JSON event
+per file; project directories are created on demand (mode 0750, files 0640).
+Several uWSGI instances (processes) write into the same tree concurrently.
+
+Write protocol, chosen so that a 200 is only ever sent for an event that
+will survive a crash, and readers never see a half-written event:
+
+1. create ``<project_dir>/.tmp-<event_id>-<random>`` (O_EXCL), write, fsync;
+2. ``os.link`` it to ``<event_id>.json``: link publishes atomically and,
+   unlike rename, refuses to replace an existing file, so a duplicate
+   event_id keeps the first copy (FileExistsError = already stored);
+3. unlink the temp name, then fsync the directory so the new name (and the
+   removal) are on disk before the caller acknowledges.
+
+A crash can leave stale ``.tmp-*`` files but never a partial ``<id>.json``.
+Consumers of the spool MUST ignore dot-files.  The filesystem must support
+hard links.
+"""
+
+import os
+
+_DIR_MODE = 0o750
+_FILE_MODE = 0o640
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+
+# Project directories known to exist; saves a mkdir per request.  Only ever
+# grows, and a set add is atomic under the GIL, so no lock is needed.
+_known_dirs = set()
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _ensure_dir(spool_dir, project_id):
+    path = os.path.join(spool_dir, project_id)
+    if path in _known_dirs:
+        return path
+    try:
+        os.mkdir(path, _DIR_MODE)
+    except FileExistsError:
+        pass
+    else:
+        os.chmod(path, _DIR_MODE)  # mkdir's mode is filtered by the umask
+        _fsync_dir(spool_dir)      # make the new directory entry durable
+    _known_dirs.add(path)
+    return path
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _write_temp(directory, event_id, payload):
+    """Write ``payload`` to a fresh fsynced temp file; return its path."""
+    # Random suffix: other processes may spool the same event_id at once.
+    name = ".tmp-%s-%s" % (event_id, os.urandom(6).hex())
+    tmp = os.path.join(directory, name)
+    fd = os.open(tmp, _OPEN_FLAGS, _FILE_MODE)
+    try:
+        os.fchmod(fd, _FILE_MODE)  # same umask caveat as for directories
+        _write_all(fd, payload)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    return tmp
+
+
+def spool_event(spool_dir, project_id, event_id, payload):
+    """Durably store ``payload`` as ``<project_id>/<event_id>.json``.
+
+    Returns True if stored now, False if that event_id was already stored
+    (the existing file is kept).  Raises OSError if the event could not be
+    made durable; then nothing was published under the final name.
+    ``project_id`` and ``event_id`` must already be validated (digits, hex).
+    """
+    try:
+        directory = _ensure_dir(spool_dir, project_id)
+        tmp = _write_temp(directory, event_id, payload)
+    except FileNotFoundError:
+        # The project directory was removed behind our back: recreate once.
+        _known_dirs.discard(os.path.join(spool_dir, project_id))
+        directory = _ensure_dir(spool_dir, project_id)
+        tmp = _write_temp(directory, event_id, payload)
+
+    final = os.path.join(directory, event_id + ".json")
+    try:
+        os.link(tmp, final)
+        stored = True
+    except FileExistsError:
+        stored = False
+    finally:
+        os.unlink(tmp)
+    # Also on a duplicate: the first writer may not have synced the directory
+    # yet, and we are about to acknowledge the event too.
+    _fsync_dir(directory)
+    return stored

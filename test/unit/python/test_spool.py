@@ -1,0 +1,118 @@
+"""Atomic, durable spooling: nothing half-written is visible, nothing
+unwritten is acknowledged."""
+
+import errno
+import os
+import shutil
+import threading
+import uuid
+
+from store_app import spool as spool_mod
+from support import all_files, event_bytes, make_app, spooled, store
+
+
+def test_spool_event_stores_once(tmp_path):
+    event_id = uuid.uuid4().hex
+    assert spool_mod.spool_event(str(tmp_path), "5", event_id, b"{1}") is True
+    assert spool_mod.spool_event(str(tmp_path), "5", event_id, b"{2}") is False
+    assert os.listdir(tmp_path / "5") == [event_id + ".json"]
+    assert (tmp_path / "5" / (event_id + ".json")).read_bytes() == b"{1}"
+
+
+def test_project_dir_removed_at_runtime_is_recreated(tmp_path):
+    spool_mod.spool_event(str(tmp_path), "6", "a" * 32, b"{}")
+    shutil.rmtree(tmp_path / "6")
+    assert spool_mod.spool_event(str(tmp_path), "6", "b" * 32, b"{}")
+    assert os.listdir(tmp_path / "6") == ["b" * 32 + ".json"]
+
+
+def test_directories_and_file_are_fsynced_before_ack(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+
+    def spy(fd):
+        synced.append(os.readlink("/proc/self/fd/%d" % fd))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    app = make_app(tmp_path)
+    resp = store(app, event_bytes())
+    assert resp.status == 200
+    spool = str(tmp_path / "spool")
+    project_dir = os.path.join(spool, "1")
+    # new project dir entry, the temp file's data, then the published name.
+    assert synced[0] == spool
+    assert os.path.basename(synced[1]).startswith(".tmp-" + resp.json["id"])
+    assert synced[2] == project_dir
+
+
+def test_failed_publish_is_not_acknowledged(tmp_path, monkeypatch, capsys):
+    def failing_link(src, dst, *a, **kw):
+        raise OSError(errno.EIO, "simulated I/O error")
+
+    monkeypatch.setattr(os, "link", failing_link)
+    app = make_app(tmp_path)
+    resp = store(app, event_bytes())
+    assert resp.status == 500
+    assert resp.json == {"error": "could not store event"}
+    assert resp.headers["x-fleet-instance"] == "9000"
+    assert all_files(tmp_path / "spool") == []  # temp file cleaned up too
+    assert "simulated I/O error" in capsys.readouterr().err
+
+
+def test_failed_fsync_is_not_acknowledged(tmp_path, monkeypatch):
+    def failing_fsync(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    app = make_app(tmp_path)
+    store(app, event_bytes())  # creates the project dir before the fault
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    resp = store(app, event_bytes())
+    assert resp.status == 500
+    assert len(all_files(tmp_path / "spool")) == 1  # only the first event
+
+
+def test_nothing_partial_is_visible_while_a_write_is_in_flight(
+        tmp_path, monkeypatch):
+    """Freeze a request between "temp file written" and "published": the
+    final name must not exist yet, the temp file must already be whole and
+    fsynced, and the client must not have been answered."""
+    reached, release = threading.Event(), threading.Event()
+    real_link = os.link
+
+    def paused_link(src, dst, *a, **kw):
+        reached.set()
+        assert release.wait(10), "test never released the write"
+        return real_link(src, dst, *a, **kw)
+
+    monkeypatch.setattr(os, "link", paused_link)
+    app = make_app(tmp_path)
+    event_id = uuid.uuid4().hex
+    data = event_bytes(event_id, padding="p" * 200_000)
+    result = []
+    worker = threading.Thread(target=lambda: result.append(store(app, data)))
+    worker.start()
+    try:
+        assert reached.wait(10)
+        project_dir = tmp_path / "spool" / "1"
+        assert spooled(tmp_path / "spool") == []   # readers see nothing
+        names = os.listdir(project_dir)
+        assert len(names) == 1 and names[0].startswith(".tmp-")
+        assert (project_dir / names[0]).read_bytes() == data
+        assert result == []                        # not acknowledged yet
+    finally:
+        release.set()
+        worker.join(10)
+    assert result[0].status == 200 and result[0].json == {"id": event_id}
+    assert os.listdir(tmp_path / "spool" / "1") == [event_id + ".json"]
+    assert (tmp_path / "spool" / "1" / (event_id + ".json")).read_bytes() \
+        == data
+
+
+def test_missing_spool_dir_is_500_not_a_crash(tmp_path):
+    app = make_app(tmp_path)
+    shutil.rmtree(tmp_path / "spool")
+    spool_mod._known_dirs.clear()
+    resp = store(app, event_bytes())
+    assert resp.status == 500
+    assert resp.headers["content-type"] == "application/json"
