@@ -73,11 +73,13 @@ def test_each_instance_is_one_worker_with_the_configured_threads(host, expected)
 
 
 def test_uwsgi_runs_as_the_unprivileged_user(host, expected):
-    processes = host.process.filter(comm="uwsgi")
-    assert len(processes) == 2 * expected.processes  # master + worker each
-    for process in processes:
-        assert process.user == expected.user
-        assert process.euid != 0
+    for name, (_, master) in uwsgi_programs(host).items():
+        for pid in [master] + proc_children(host, master):
+            uids = proc_status(host, pid)["Uid"].split()  # real, effective, saved, fs
+            assert uids[0] != "0" and len(set(uids)) == 1, (name, pid, uids)
+            assert host.check_output(f"ps -o user:64= -p {pid}") == expected.user, (name, pid)
+    # and no uWSGI on this host runs as root
+    assert all(p.euid != 0 for p in host.process.filter(comm="uwsgi"))
 
 
 def test_every_instance_serves_through_nginx(expected):
