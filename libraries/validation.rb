@@ -31,7 +31,8 @@ module UwsgiFleet
     def validate!(attrs, somaxconn:, cpus:)
       web = attrs['web'] || {}
       instances = Fleet.instance_count(web['processes'], cpus)
-      errors = web_errors(web, somaxconn, cpus) + app_errors(attrs['app'] || {}, instances.is_a?(Integer) ? instances : 1)
+      instances = 1 unless int_in?(instances, 1, MAX_PORT)
+      errors = web_errors(web, somaxconn, cpus) + app_errors(attrs['app'] || {}, instances)
       return true if errors.empty?
       raise InvalidAttribute, "uwsgi_fleet: invalid attributes, nothing was changed:\n  " + errors.join("\n  ")
     end
@@ -40,7 +41,7 @@ module UwsgiFleet
       errors = []
       base = web['base_port']
       errors << int_error('web', 'base_port', base, 1024, MAX_PORT)
-      max_count = base.is_a?(Integer) ? MAX_PORT - base + 1 : MAX_PORT
+      max_count = MAX_PORT - (int_in?(base, 1024, MAX_PORT) ? base : 1024) + 1
       processes = web['processes']
       unless int_in?(Fleet.instance_count(processes, cpus), 1, max_count)
         errors << message('web', 'processes', "must be 'auto' or an integer from 1 to #{max_count} " \
@@ -60,10 +61,18 @@ module UwsgiFleet
     end
 
     def bind_address_error(address)
-      IPAddr.new(address.to_s)
-      nil
+      return if plain_ip_address?(address.to_s)
+      message('web', 'bind_address', 'must be a plain IPv4 or IPv6 address such as 127.0.0.1 or ::1', address)
+    end
+
+    # IPAddr also takes CIDR ('127.0.0.1/8'), brackets and zone ids, which would
+    # render broken sockets, so those are refused first.
+    def plain_ip_address?(text)
+      return false if text.match?(%r{[/\[\]%]})
+      IPAddr.new(text)
+      true
     rescue IPAddr::Error
-      message('web', 'bind_address', 'must be an IPv4 or IPv6 address such as 127.0.0.1', address)
+      false
     end
 
     def app_source_errors(app)
@@ -83,7 +92,7 @@ module UwsgiFleet
       end
       env = app['env']
       unless env.is_a?(Hash) && env.all? { |k, v| ENV_NAME.match?(k.to_s) && scalar?(v) }
-        errors << message('web', %w(app env), 'must map NAME (letters, digits, _) to a string or number', env)
+        errors << message('web', %w(app env), 'must map NAME (letters, digits, _) to a string (no control characters) or number', env)
       end
       errors
     end
@@ -184,8 +193,9 @@ module UwsgiFleet
       !value.nil? && !value.to_s.empty?
     end
 
+    # A string or number that fits on one line of a supervisor file.
     def scalar?(value)
-      value.is_a?(String) || value.is_a?(Numeric)
+      value.is_a?(Numeric) || (value.is_a?(String) && !value.match?(/[[:cntrl:]]/))
     end
 
     # "node['uwsgi_fleet']['web']['threads'] must be ...; got 0"

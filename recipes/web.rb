@@ -14,6 +14,15 @@ fleetctl = '/usr/local/sbin/uwsgi-fleetctl'
 # 1. Install
 package %w(nginx supervisor uwsgi-core uwsgi-plugin-python3 python3)
 
+# The nginx.conf this run will install, tested whole (`nginx -t`) before anything
+# else changes: a config nginx rejects stops the run here, with the node untouched.
+template ::File.join(Chef::Config[:file_cache_path], 'uwsgi_fleet-nginx.conf.candidate') do
+  source 'nginx.conf.erb'
+  mode '0600'
+  variables(plan: plan)
+  verify 'nginx -t -q -c %{path}'
+end
+
 user plan.user do
   system true
   shell '/usr/sbin/nologin'
