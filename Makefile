@@ -16,7 +16,7 @@ export CHEF_LICENSE := accept-no-persist
 export PYTHONDONTWRITEBYTECODE := 1
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: converge test deps deps-test lint unit chefspec kitchen server-flow bench clean
+.PHONY: converge test deps deps-test lint unit chefspec kitchen server-flow reliability bench bench-smoke clean
 
 ## converge: install Chef from gems and converge this node with the default app
 converge: deps
@@ -24,8 +24,9 @@ converge: deps
 	$(CHEF_CLIENT) --local-mode --config .chef/local-mode.rb -o 'recipe[uwsgi_fleet::default]' $(JSON_ATTRS)
 	@/usr/local/sbin/uwsgi-fleetctl summary
 
-## test: cookstyle, unit tests (pytest + ChefSpec), kitchen suites, the chef-zero + knife flow
-test: deps deps-test lint unit chefspec kitchen server-flow
+## test: cookstyle, unit tests (pytest + ChefSpec), kitchen suites, the chef-zero + knife flow,
+## reliability under load, and a seconds-long smoke run of the benchmark harness
+test: deps deps-test lint unit chefspec kitchen server-flow reliability bench-smoke
 	@echo "make test: all passed"
 
 deps:
@@ -51,6 +52,9 @@ kitchen: deps deps-test
 
 server-flow: deps deps-test
 	$(PYTHON) -m pytest -q test/server
+
+reliability: deps deps-test
+	$(PYTHON) -m pytest -q -rA test/reliability
 
 clean:
 	rm -rf .kitchen .chef-local bin build

@@ -11,4 +11,4 @@ def expected():
     suite = os.environ.get("KITCHEN_SUITE") or os.environ.get("UWSGI_FLEET_SUITE")
     if not suite:
         raise pytest.UsageError("KITCHEN_SUITE is not set: run these specs through `kitchen verify`")
-    return Expected(suite)
+    return Expected.for_suite(suite)

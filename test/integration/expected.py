@@ -74,11 +74,19 @@ def all_suite_ports():
 
 
 class Expected:
-    """What the converged node must look like for one suite."""
+    """What the converged node must look like for node['uwsgi_fleet'] = attributes."""
 
-    def __init__(self, suite):
-        self.suite = suite
-        self.attributes = suite_attributes(suite)
+    @classmethod
+    def for_suite(cls, suite):
+        return cls(suite_attributes(suite))
+
+    @classmethod
+    def for_overrides(cls, overrides):
+        """Defaults plus a chef-client -j style {'uwsgi_fleet': {...}} override."""
+        return cls(deep_merge(cookbook_defaults(), overrides.get("uwsgi_fleet", {})))
+
+    def __init__(self, attributes):
+        self.attributes = attributes
         web = self.attributes["web"]
         self.threads = web["threads"]
         self.bind_address = web["bind_address"]

@@ -89,3 +89,15 @@ def test_every_instance_serves_through_nginx(expected):
             assert response.status == 200
             served[int(response.headers["X-Fleet-Instance"])] += 1
     assert set(served) == set(expected.ports), served
+
+
+def check_exact_shape(host, expected):
+    """Every shape check above, for use after a converge in other tests."""
+    test_nginx_and_supervisor_run(host)
+    test_upstream_lists_exactly_the_instances(host, expected)
+    test_supervisor_runs_exactly_the_instances(host, expected)
+    test_each_port_listens_on_bind_address_only(host, expected)
+    test_ports_beyond_the_fleet_do_not_listen(host, expected)
+    test_each_instance_is_one_worker_with_the_configured_threads(host, expected)
+    test_uwsgi_runs_as_the_unprivileged_user(host, expected)
+    test_every_instance_serves_through_nginx(expected)

@@ -1,0 +1,181 @@
+"""Hostile input, each under load: refused cleanly with a 4xx, nothing else hurt."""
+import gzip
+import http.client
+import json
+import os
+import socket
+import stat
+import subprocess
+import time
+import uuid
+
+import pytest
+
+import support
+
+
+@pytest.fixture
+def under_load(request, report):
+    """Run the test under an open-loop load; the load itself must see no failure."""
+    with support.Load(rate=20) as load:
+        yield load
+    report(f"hostile: {request.node.name.replace('test_', '').replace('_', ' ')}", load)
+    assert load.failures() == []
+    assert load.lost_events() == []
+
+
+def store_request(body, headers=None, method="POST", path=None, timeout=30):
+    """(status, headers, parsed JSON or raw body) of one request through nginx."""
+    project_id, key = support.project()
+    conn = http.client.HTTPConnection("127.0.0.1", support.manifest()["listen"], timeout=timeout)
+    all_headers = {"Content-Type": "application/json",
+                   "X-Sentry-Auth": f"Sentry sentry_key={key}, sentry_version=7"}
+    all_headers.update(headers or {})
+    conn.request(method, path or f"/api/{project_id}/store/", body=body, headers=all_headers)
+    response = conn.getresponse()
+    raw = response.read()
+    conn.close()
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        parsed = raw
+    return response.status, dict(response.getheaders()), parsed
+
+
+def all_instances_serve():
+    return all(support.instance_health(p) for p in support.manifest()["ports"])
+
+
+def test_oversized_body_is_refused_by_nginx_before_the_app(under_load):
+    status, headers, body = store_request(b"x" * (3 * 1024 * 1024))
+    assert status == 413
+    assert body == {"error": "request body too large"}
+    assert "X-Fleet-Instance" not in headers        # the app never saw it
+
+
+def raw_request(data, timeout=30):
+    """Send raw bytes to nginx; (status, JSON body) of the first answer (0 if none)."""
+    with socket.create_connection(("127.0.0.1", support.manifest()["listen"]), timeout=timeout) as s:
+        s.sendall(data)
+        answer = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            answer += chunk
+    if not answer.startswith(b"HTTP/"):
+        return 0, None
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), b"0"))
+    try:
+        return int(answer.split()[1]), json.loads(rest[:length])
+    except ValueError:
+        return int(answer.split()[1]), rest[:length]
+
+
+@pytest.mark.parametrize("case", ["broken gzip", "broken json", "decompression bomb", "short content-length",
+                                  "huge headers", "wrong method", "non-numeric content-length"])
+def test_malformed_request_gets_a_4xx_and_the_instance_keeps_serving(case, under_load):
+    project_id, key = support.project()
+    event = json.dumps({"event_id": uuid.uuid4().hex, "message": "m"}).encode()
+    auth = f"X-Sentry-Auth: Sentry sentry_key={key}, sentry_version=7\r\n".encode()
+    path = f"/api/{project_id}/store/".encode()
+    if case == "broken gzip":
+        status, _, body = store_request(gzip.compress(event)[:-12] + b"garbage!", {"Content-Encoding": "gzip"})
+    elif case == "broken json":
+        status, _, body = store_request(b'{"event_id": ', {})
+    elif case == "decompression bomb":
+        bomb = gzip.compress(b"\0" * (200 * 1024 * 1024), 9)     # 200 MB of zeros in ~200 KB
+        started = time.monotonic()
+        status, _, body = store_request(bomb, {"Content-Encoding": "gzip"})
+        assert time.monotonic() - started < 10
+    elif case == "short content-length":
+        status, body = raw_request(b"POST " + path + b" HTTP/1.1\r\nHost: x\r\n" + auth +
+                                   b"Content-Length: 10\r\nConnection: close\r\n\r\n" + event)
+    elif case == "huge headers":
+        status, body = raw_request(b"GET /_health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n")
+    elif case == "wrong method":
+        status, _, body = store_request(None, method="PUT")
+    else:
+        status, body = raw_request(b"POST " + path + b" HTTP/1.1\r\nHost: x\r\n" + auth +
+                                   b"Content-Length: abc\r\nConnection: close\r\n\r\n")
+    assert 400 <= status < 500, (case, status, body)
+    assert isinstance(body, dict) and body.get("error"), (case, body)
+    assert all_instances_serve()
+
+
+def test_slow_clients_are_cut_off_and_hold_no_uwsgi_thread(under_load):
+    manifest = support.manifest()
+    timeout = 10  # node['uwsgi_fleet']['web']['nginx']['client_timeout'] default, read below
+    with open("/etc/nginx/nginx.conf") as f:
+        for line in f:
+            if line.strip().startswith("client_body_timeout"):
+                timeout = int(line.split()[1].rstrip("s;"))
+    project_id, key = support.project()
+    slow = []
+    # More slow clients than the fleet has threads, half trickling headers, half the body.
+    for i in range(3 * len(manifest["ports"]) * manifest["threads"]):
+        s = socket.create_connection(("127.0.0.1", manifest["listen"]), timeout=timeout + 10)
+        if i % 2:
+            s.sendall(f"POST /api/{project_id}/store/ HTTP/1.1\r\nHost: x\r\nX-Sentry-Auth: Sentry "
+                      f"sentry_key={key}\r\nContent-Length: 100000\r\n\r\n{{".encode())
+        else:
+            s.sendall(b"GET /_health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        slow.append(s)
+    # While they hang on, every instance still answers at once: no thread is held.
+    started = time.monotonic()
+    assert all_instances_serve()
+    assert support.http_status("/_health") == 200
+    assert time.monotonic() - started < 2
+    # nginx cuts every one of them off after its timeout.
+    deadline = time.monotonic() + timeout + 10
+    for s in slow:
+        s.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            while s.recv(4096):
+                pass
+        except ConnectionResetError:
+            pass
+        s.close()
+    assert time.monotonic() < deadline
+
+
+def test_spoofed_forwarding_headers_do_not_change_the_client_address(under_load):
+    status, _, body = store_request(None, {"X-Forwarded-For": "6.6.6.6", "X-Real-IP": "6.6.6.6"},
+                                    method="GET", path="/_health")
+    assert status == 200
+    assert body["client"] == {"remote_addr": "127.0.0.1", "x_real_ip": "127.0.0.1",
+                              "x_forwarded_for": "6.6.6.6, 127.0.0.1"}
+
+
+def other_addresses():
+    """This host's addresses other than loopback (IPv4)."""
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True).stdout
+    return [line.split()[3].split("/")[0] for line in out.splitlines() if " lo " not in line]
+
+
+def test_exposure(under_load):
+    manifest = support.manifest()
+    listeners = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True).stdout.splitlines()
+    for port in manifest["ports"]:
+        bound = [line.split()[3] for line in listeners if line.split()[3].endswith(f":{port}")]
+        assert bound == [f"{manifest['bind_address']}:{port}"], bound
+        for address in other_addresses():
+            with pytest.raises(OSError):
+                socket.create_connection((address, port), timeout=2).close()
+    uwsgi = subprocess.run(["ps", "-C", "uwsgi", "-o", "euid=,ruid="], capture_output=True, text=True).stdout.split()
+    assert uwsgi and "0" not in uwsgi
+    for path in ["/etc/uwsgi_fleet/store_app.json", "/etc/uwsgi_fleet/default_project.key", manifest["spool_dir"]]:
+        assert os.stat(path).st_mode & stat.S_IRWXO == 0, path
+    for root, dirs, files in os.walk(manifest["spool_dir"]):
+        for name in dirs + files:
+            assert os.stat(os.path.join(root, name)).st_mode & stat.S_IRWXO == 0, name
+    for path in ["/_health", "/nope", "/api/1/store/"]:
+        status, headers, body = store_request(b"x" * (3 * 1024 * 1024) if path.startswith("/api") else None,
+                                              method="POST" if path.startswith("/api") else "GET", path=path)
+        assert headers["Server"] == "nginx", headers
+        assert "nginx/" not in json.dumps(body) if isinstance(body, dict) else b"nginx/" not in body
