@@ -56,5 +56,8 @@ server-flow: deps deps-test
 reliability: deps deps-test
 	$(PYTHON) -m pytest -q -rA test/reliability
 
+bench-smoke: deps-test
+	$(PYTHON) -m pytest -q test/bench
+
 clean:
 	rm -rf .kitchen .chef-local bin build
