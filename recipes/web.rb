@@ -102,6 +102,13 @@ end
 service 'supervisor' do
   supports status: true
   action [:enable, :start]
+  # supervisord starts its programs in the background; the run ends once they serve.
+  notifies :run, 'execute[wait until uwsgi instances serve]', :delayed
+end
+
+execute 'wait until uwsgi instances serve' do
+  command "#{fleetctl} wait #{plan.ports.join(' ')}"
+  action :nothing
 end
 
 plan.ports.each do |port|

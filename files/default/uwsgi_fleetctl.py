@@ -7,6 +7,7 @@
                     its requests and a new one loads the app; the master keeps
                     the socket, so nothing queued is dropped
   nginx-reload      test the whole nginx config, reload, wait for new workers
+  wait PORT...      wait until each instance serves
   health [PORT...]  ask instances directly (uwsgi protocol) for /_health
   summary           where the node serves, a health check through nginx, the DSN
 
@@ -153,6 +154,14 @@ def cmd_apply(args, manifest):
         log(f"{name} is gone")
 
 
+def cmd_wait(args, manifest):
+    """Wait until every given instance answers (e.g. after supervisord started)."""
+    host = manifest["bind_address"]
+    for port in args.ports:
+        wait_until(lambda: serves(host, port), args.timeout, f"{host}:{port} to serve")
+    log(f"instances {' '.join(map(str, args.ports))} serve")
+
+
 def cmd_reload(args, manifest):
     """Rolling reload: one instance's worker at a time, via its master FIFO."""
     host = manifest["bind_address"]
@@ -235,11 +244,12 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("apply").add_argument("port", type=int)
     sub.add_parser("reload").add_argument("ports", type=int, nargs="+")
+    sub.add_parser("wait").add_argument("ports", type=int, nargs="+")
     sub.add_parser("nginx-reload")
     sub.add_parser("health").add_argument("ports", type=int, nargs="*")
     sub.add_parser("summary")
     args = parser.parse_args(argv)
-    handler = {"apply": cmd_apply, "reload": cmd_reload, "nginx-reload": cmd_nginx_reload,
+    handler = {"apply": cmd_apply, "wait": cmd_wait, "reload": cmd_reload, "nginx-reload": cmd_nginx_reload,
                "health": cmd_health, "summary": cmd_summary}[args.command]
     return handler(args, load_manifest(args.manifest)) or 0
 

@@ -125,6 +125,13 @@ describe 'uwsgi_fleet::web' do
       expect(chef_run).to start_service('supervisor')
     end
 
+    it 'waits, at the end of a run that started supervisor, until every instance serves' do
+      expect(chef_run.service('supervisor')).to notify('execute[wait until uwsgi instances serve]').to(:run).delayed
+      wait = chef_run.execute('wait until uwsgi instances serve')
+      expect(wait.command).to eq('/usr/local/sbin/uwsgi-fleetctl wait 9000 9001')
+      expect(wait).to do_nothing
+    end
+
     it 'writes one supervisor program file per instance port, and no more' do
       expect(chef_run).to create_template(conf.call(9000)).with(source: 'uwsgi_instance.conf.erb', mode: '0644')
       expect(chef_run).to create_template(conf.call(9001)).with(source: 'uwsgi_instance.conf.erb', mode: '0644')
