@@ -217,6 +217,13 @@ def dsn(manifest, host):
     return [f"http://{p['public_key']}@{host}/{pid}" for pid, p in sorted(projects.items())]
 
 
+def node_addresses():
+    """This node's IPv4 addresses other than loopback, for other hosts' DSNs."""
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"],
+                         capture_output=True, text=True).stdout
+    return [line.split()[3].split("/")[0] for line in out.splitlines()]
+
+
 def cmd_summary(args, manifest):
     listen = manifest["listen"]
     host = "127.0.0.1" if listen == 80 else f"127.0.0.1:{listen}"
@@ -233,6 +240,9 @@ def cmd_summary(args, manifest):
     print(f"health check {url}_health: {health}")
     for line in dsn(manifest, host):
         print(f"Sentry DSN: {line}   (events land in {manifest['spool_dir']}/<project id>/)")
+    port = "" if listen == 80 else f":{listen}"
+    for address in node_addresses():
+        print(f"from other hosts: http://{address}{port}/ (use this host in the DSN)")
     return 0 if health.startswith("200") else 1
 
 
