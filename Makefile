@@ -56,6 +56,11 @@ server-flow: deps deps-test
 reliability: deps deps-test
 	$(PYTHON) -m pytest -q -rA test/reliability
 
+## bench: the node's topology against the alternatives (~5 min; BENCH_ARGS=--full for ~30 min)
+bench: deps-test
+	@dpkg -s gunicorn >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq gunicorn; }
+	$(PYTHON) bench/run.py $(BENCH_ARGS)
+
 bench-smoke: deps-test
 	$(PYTHON) -m pytest -q test/bench
 
