@@ -85,6 +85,13 @@ def spool_event(spool_dir, project_id, event_id, payload):
     made durable; then nothing was published under the final name.
     ``project_id`` and ``event_id`` must already be validated (digits, hex).
     """
+    directory = os.path.join(spool_dir, project_id)
+    final = os.path.join(directory, event_id + ".json")
+    if os.path.exists(final):
+        # A retried or duplicate event: the published file is already whole
+        # (it was fsynced before it was linked), so skip writing it again.
+        _fsync_dir(directory)
+        return False
     try:
         directory = _ensure_dir(spool_dir, project_id)
         tmp = _write_temp(directory, event_id, payload)
@@ -94,7 +101,6 @@ def spool_event(spool_dir, project_id, event_id, payload):
         directory = _ensure_dir(spool_dir, project_id)
         tmp = _write_temp(directory, event_id, payload)
 
-    final = os.path.join(directory, event_id + ".json")
     try:
         os.link(tmp, final)
         stored = True

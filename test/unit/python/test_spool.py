@@ -116,3 +116,14 @@ def test_missing_spool_dir_is_500_not_a_crash(tmp_path):
     resp = store(app, event_bytes())
     assert resp.status == 500
     assert resp.headers["content-type"] == "application/json"
+
+
+def test_a_duplicate_is_not_written_again(tmp_path, monkeypatch):
+    from store_app import spool as spool_module
+    assert spool_module.spool_event(str(tmp_path), "1", "a" * 32, b'{"event_id": "aaaa"}') is True
+
+    def no_second_write(*args):
+        raise AssertionError("the duplicate was written again")
+    monkeypatch.setattr(spool_module, "_write_temp", no_second_write)
+    assert spool_module.spool_event(str(tmp_path), "1", "a" * 32, b'{"other": 1}') is False
+    assert (tmp_path / "1" / ("a" * 32 + ".json")).read_bytes() == b'{"event_id": "aaaa"}'
