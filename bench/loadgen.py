@@ -55,6 +55,17 @@ class Payload:
     event_id: str
     body: bytes          # gzip of the JSON event, as the SDK sends it
     raw_size: int
+    tail: bytes = b""    # gzip of the event after its event_id (see fresh_body)
+
+    def fresh_body(self, event_id):
+        """The same event under a new event_id, without compressing it again.
+
+        Two gzip members, a tiny one holding '{"event_id": "<id>", ' and the
+        precompressed rest: a valid gzip stream (RFC 1952 allows several
+        members). Every request is then a new event, as in real traffic,
+        instead of a duplicate that the store answers without writing."""
+        head = b'{"event_id": "' + event_id.encode() + b'", '
+        return gzip.compress(head, 1) + self.tail
 
 
 def make_payloads(count, seed=1, bands=SIZE_BANDS):
@@ -64,7 +75,10 @@ def make_payloads(count, seed=1, bands=SIZE_BANDS):
     for _ in range(count):
         event = make_event(rng, draw_size(rng, bands))
         raw = json.dumps(event).encode()
-        payloads.append(Payload(event["event_id"], gzip.compress(raw, 6), len(raw)))
+        rest = dict(event)
+        del rest["event_id"]
+        tail = gzip.compress(json.dumps(rest).encode()[1:], 6)
+        payloads.append(Payload(event["event_id"], gzip.compress(raw, 6), len(raw), tail))
     return payloads
 
 
@@ -142,21 +156,23 @@ class LoadGenerator:
 
     def send_one(self, payload, intended):
         """One store request over this thread's keep-alive connection."""
+        event_id = uuid.uuid4().hex
+        body = payload.fresh_body(event_id)
         sent = time.monotonic()
-        headers = dict(self.headers, **{"Content-Length": str(len(payload.body))})
+        headers = dict(self.headers, **{"Content-Length": str(len(body))})
         for attempt in (0, 1):
             # A keep-alive connection the server closed while idle is retried once
             # on a fresh connection, as HTTP clients (and the SDK's urllib3) do.
             conn = self._connection(fresh=attempt == 1)
             try:
-                conn.request("POST", self.path, body=payload.body, headers=headers)
+                conn.request("POST", self.path, body=body, headers=headers)
                 response = conn.getresponse()
                 response.read()
                 if response.getheader("Connection", "").lower() == "close":
                     conn.close()
                     self._local.conn = None
                 return Result(intended, sent, time.monotonic(), response.status,
-                              response.getheader("X-Fleet-Instance", ""), payload.event_id)
+                              response.getheader("X-Fleet-Instance", ""), event_id)
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as e:
                 if attempt == 0 and getattr(conn, "_fleet_used", False):
                     continue
@@ -167,7 +183,7 @@ class LoadGenerator:
                 conn._fleet_used = True
             conn.close()
             self._local.conn = None
-            return Result(intended, sent, time.monotonic(), 0, "", payload.event_id, error)
+            return Result(intended, sent, time.monotonic(), 0, "", event_id, error)
 
     def run(self, rate, duration, on_progress=None, payload_offset=0, stop=None):
         """Open loop: request i is due at start + i / rate, for `duration` seconds."""

@@ -56,7 +56,7 @@ def markdown(r):
                       for b in w["size_bands"])
     out.append(f"Workload: Sentry SDK store requests (gzip JSON + X-Sentry-Auth), event sizes {bands} "
                f"(log-uniform in each band; mean {w['raw_bytes']['mean'] / 1000:.0f} kB raw, "
-               f"{w['gzip_bytes']['mean'] / 1000:.0f} kB gzip), {w['payloads']} distinct events, seed {w['seed']}; "
+               f"{w['gzip_bytes']['mean'] / 1000:.0f} kB gzip), {w['payloads']} event bodies (a new event_id per request), seed {w['seed']}; "
                f"simulated auth/quota hops: {w['simulated_hops']} x {w['simulated_hop_ms']} ms.")
     ref = r["reference"]
     rates = ", ".join(f"{o['load']:.0%} = {o['rate']:.0f} rps" for o in r["offered_rates"])
