@@ -18,6 +18,7 @@ def default_node():
     """Start (and end) every session on the default attributes."""
     support.converge_ok({})
     yield
+    support.remove_spooled_events()
     support.converge_ok({})
 
 
