@@ -187,30 +187,7 @@ class LoadGenerator:
 
     def run(self, rate, duration, on_progress=None, payload_offset=0, stop=None):
         """Open loop: request i is due at start + i / rate, for `duration` seconds."""
-        total = int(rate * duration)
-        run = Run(rate=rate, duration=duration)
-        futures = []
-        pool = ThreadPoolExecutor(max_workers=self.max_in_flight)
-        try:
-            run.started = start = time.monotonic() + 0.05
-            for i in range(total):
-                if stop is not None and stop.is_set():
-                    break
-                intended = start + i / rate
-                delay = intended - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                payload = self.payloads[(payload_offset + i) % len(self.payloads)]
-                futures.append(pool.submit(self.send_one, payload, intended))
-                if on_progress and i % max(1, int(rate)) == 0:
-                    on_progress(i, total)
-            run.results = [f.result() for f in futures]
-        except BaseException:
-            # Ctrl-C / an error: do not send what is still queued.
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
-        return run
+        return self.run_profile([(duration, rate)], on_progress, payload_offset, stop)
 
     def run_profile(self, segments, on_progress=None, payload_offset=0, stop=None):
         """Open loop over consecutive (duration, rate) segments, e.g. base load

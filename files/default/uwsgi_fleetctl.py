@@ -59,31 +59,41 @@ def uwsgi_packet(env):
     return struct.pack("<BHB", 0, len(body), 0) + body
 
 
-def uwsgi_get(host, port, path="/_health", timeout=5.0):
-    """GET path from a uWSGI socket; return (status, headers, body) or None if unreachable."""
-    env = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "REQUEST_URI": path,
+def uwsgi_exchange(host, port, method="GET", path="/_health", headers=None, body=b"", timeout=5.0):
+    """One request straight to a uWSGI socket: (status, headers, body).
+
+    Raises OSError when it cannot connect or the socket closes without an answer."""
+    env = {"REQUEST_METHOD": method, "PATH_INFO": path, "REQUEST_URI": path,
            "QUERY_STRING": "", "SERVER_NAME": "localhost", "SERVER_PORT": "80",
-           "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "localhost"}
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(uwsgi_packet(env))
-            chunks = []
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-    except OSError:
-        return None
-    raw = b"".join(chunks)
-    head, _, body = raw.partition(b"\r\n\r\n")
+           "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "localhost",
+           "CONTENT_LENGTH": str(len(body))}
+    for name, value in (headers or {}).items():
+        key = name.upper().replace("-", "_")
+        env[key if key == "CONTENT_TYPE" else "HTTP_" + key] = value
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(uwsgi_packet(env) + body)
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    head, _, response_body = b"".join(chunks).partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     try:
         status = int(lines[0].split()[1])
     except (IndexError, ValueError):
+        raise ConnectionResetError("closed without an answer") from None
+    response_headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return status, response_headers, response_body
+
+
+def uwsgi_get(host, port, path="/_health", timeout=5.0):
+    """GET path from a uWSGI socket; (status, headers, body), or None if unreachable."""
+    try:
+        return uwsgi_exchange(host, port, "GET", path, timeout=timeout)
+    except OSError:
         return None
-    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
-    return status, headers, body
 
 
 def port_open(host, port):

@@ -1,12 +1,9 @@
 """Load, converges and node facts for the reliability tests (they run on the
 converged node, under an open-loop load through nginx)."""
 import contextlib
-import glob
 import json
 import os
 import shutil
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -16,8 +13,10 @@ import time
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "bench"))
 sys.path.insert(0, os.path.join(REPO, "test", "integration"))
+sys.path.insert(0, os.path.join(REPO, "files", "default"))
 
 import loadgen  # noqa: E402
+from uwsgi_fleetctl import uwsgi_exchange  # noqa: E402  (the operator tool's uwsgi protocol client)
 
 MANIFEST = "/etc/uwsgi_fleet/fleet.json"
 STORE_CONFIG = "/etc/uwsgi_fleet/store_app.json"
@@ -148,32 +147,6 @@ def uwsgi_request(host, port, method="GET", path="/_health", headers=None, body=
     """One request straight to a uWSGI instance (uwsgi protocol); (status, headers) or raises OSError."""
     status, response_headers, _body = uwsgi_exchange(host, port, method, path, headers, body, timeout)
     return status, response_headers
-
-
-def uwsgi_exchange(host, port, method="GET", path="/_health", headers=None, body=b"", timeout=30):
-    """Like uwsgi_request, also returning the response body."""
-    env = {"REQUEST_METHOD": method, "PATH_INFO": path, "REQUEST_URI": path, "QUERY_STRING": "",
-           "SERVER_NAME": "localhost", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
-           "REMOTE_ADDR": "127.0.0.1", "CONTENT_LENGTH": str(len(body))}
-    for name, value in (headers or {}).items():
-        key = name.upper().replace("-", "_")
-        env[key if key in ("CONTENT_TYPE",) else "HTTP_" + key] = value
-    packet = b"".join(struct.pack("<H", len(k)) + k.encode() + struct.pack("<H", len(v)) + v.encode()
-                      for k, v in env.items())
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.sendall(struct.pack("<BHB", 0, len(packet), 0) + packet + body)
-        raw = b""
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            raw += chunk
-    head_bytes, _, response_body = raw.partition(b"\r\n\r\n")
-    head = head_bytes.decode("latin-1").split("\r\n")
-    if not head[0]:
-        raise ConnectionResetError("closed without an answer")
-    headers_out = dict(line.split(": ", 1) for line in head[1:] if ": " in line)
-    return int(head[0].split()[1]), headers_out, response_body
 
 
 def instance_health(port):
