@@ -71,10 +71,15 @@ def test_resizing_under_load_drops_nothing_and_ends_exact(host, report):
     shrunk = {"uwsgi_fleet": {"web": {"processes": max(1, n - 1)}}}
     with support.restored_defaults():
         with support.Load(rate=40) as load:
+            started = time.monotonic()
             support.converge_ok(grown)
+            grow_took = time.monotonic() - started
             check_exact_shape(host, Expected.for_overrides(grown))
+            started = time.monotonic()
             support.converge_ok(shrunk)
-        report(f"resize {n} -> {n + 2} -> {max(1, n - 1)}", load)
+            shrink_took = time.monotonic() - started
+        report(f"resize {n} -> {n + 2} -> {max(1, n - 1)}", load,
+               f"converges {grow_took:.0f} s and {shrink_took:.0f} s")
         check_exact_shape(host, Expected.for_overrides(shrunk))
         assert load.failures() == []
         assert load.lost_events() == []
@@ -158,13 +163,16 @@ def test_stop_lets_in_flight_requests_finish_and_term_would_not(report):
             workers, results = slow_requests_to(port, threads)
             time.sleep(0.5)  # inside their 1.6 s of hops now, or queued behind nginx's requests
             queued = accept_queue(port)
+            started = time.monotonic()
             subprocess.run(["supervisorctl", "stop", f"uwsgi_fleet_{port}"], check=True, capture_output=True)
+            stop_took = time.monotonic() - started
             for t in workers:
                 t.join(60)
             assert support.instance_health(port) is None       # it really stopped
             subprocess.run(["supervisorctl", "start", f"uwsgi_fleet_{port}"], check=True, capture_output=True)
-            support.wait_for(lambda: support.instance_health(port), 60)
-        report(f"supervisorctl stop/start {port} with {threads} slow requests sent straight to it", load)
+            back = support.wait_for(lambda: support.instance_health(port), 60)
+        report(f"supervisorctl stop/start {port} with {threads} slow requests sent straight to it", load,
+               f"stop waited {stop_took:.1f} s for them; serves {back:.1f} s after start")
         # Every request a thread had taken finished on that instance and is spooled; only
         # ones still in the listen queue may be refused (nginx retries those elsewhere).
         finished = [e for s, i, e in results if (s, i) == (200, str(port))]
