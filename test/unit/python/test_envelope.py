@@ -11,16 +11,6 @@ from support import (KEY, SDK_AUTH, call, gz, make_app, make_event, spooled,
 PATH = "/api/1/envelope/"
 
 
-@pytest.fixture
-def app(tmp_path):
-    return make_app(tmp_path)
-
-
-@pytest.fixture
-def spool(tmp_path):
-    return tmp_path / "spool"
-
-
 def item(item_type, payload, with_length=True):
     header = {"type": item_type}
     if with_length:

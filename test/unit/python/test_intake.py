@@ -16,16 +16,6 @@ from support import (KEY, KEY2, SDK_AUTH, call, event_bytes, gz,
                      spooled, all_files, store, zlib_deflate)
 
 
-@pytest.fixture
-def app(tmp_path):
-    return make_app(tmp_path)
-
-
-@pytest.fixture
-def spool(tmp_path):
-    return tmp_path / "spool"
-
-
 def assert_json_error(resp, status):
     assert resp.status == status, resp
     assert resp.headers["content-type"] == "application/json"
