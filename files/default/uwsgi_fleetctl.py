@@ -22,6 +22,7 @@ import struct
 import subprocess
 import sys
 import time
+import urllib.request
 
 MANIFEST = "/etc/uwsgi_fleet/fleet.json"
 NGINX_PID = "/run/nginx.pid"
@@ -115,7 +116,7 @@ def serves(host, port):
 def supervisorctl(*args, check=True):
     result = subprocess.run(["supervisorctl", *args], capture_output=True, text=True)
     output = (result.stdout + result.stderr).strip()
-    if check and result.returncode not in (0,):
+    if check and result.returncode != 0:
         raise SystemExit(f"uwsgi-fleetctl: supervisorctl {' '.join(args)} failed: {output}")
     return output
 
@@ -238,7 +239,6 @@ def cmd_summary(args, manifest):
     listen = manifest["listen"]
     host = "127.0.0.1" if listen == 80 else f"127.0.0.1:{listen}"
     url = f"http://{host}/"
-    import urllib.request
     try:
         with urllib.request.urlopen(url + "_health", timeout=5) as r:
             health = f"{r.status} from instance {r.headers.get('X-Fleet-Instance')}"
