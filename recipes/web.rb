@@ -11,16 +11,36 @@ plan = uwsgi_fleet_plan
 fifo_dir = '/var/lib/uwsgi_fleet'
 fleetctl = '/usr/local/sbin/uwsgi-fleetctl'
 
-# 1. Install
-package %w(nginx supervisor uwsgi-core uwsgi-plugin-python3 python3)
+# 1. Install. A fresh node's apt lists may be empty (cloud and container images
+# ship without them), and stale lists name packages the mirror no longer has.
+apt_update 'uwsgi_fleet' do
+  frequency 86_400
+  action :periodic
+end
 
-# The nginx.conf this run will install, tested whole (`nginx -t`) before anything
-# else changes: a config nginx rejects stops the run here, with the node untouched.
+# The periodic stamp can outlive the lists it vouches for (`rm -rf
+# /var/lib/apt/lists/*`, image builds): then update regardless.
+apt_update 'uwsgi_fleet: the apt lists are empty' do
+  action :update
+  only_if { UwsgiFleet::Packages.apt_lists_empty? }
+end
+
+package UwsgiFleet::Packages::NAMES
+
+cookbook_file fleetctl do
+  source 'uwsgi_fleetctl.py'
+  mode '0755'
+end
+
+# The nginx config this run will leave behind, tested whole (`nginx -t`) before
+# anything else changes: this nginx.conf, with the sites this run removes
+# already gone (Debian's default site would otherwise clash with ours on :80).
+# A config nginx rejects stops the run here, with the node untouched.
 template ::File.join(Chef::Config[:file_cache_path], 'uwsgi_fleet-nginx.conf.candidate') do
   source 'nginx.conf.erb'
   mode '0600'
   variables(plan: plan)
-  verify 'nginx -t -q -c %{path}'
+  verify UwsgiFleet::Nginx.test_command(fleetctl)
 end
 
 user plan.user do
@@ -49,11 +69,6 @@ directory plan.app['spool_dir'] do
 end
 
 directory '/var/log/uwsgi_fleet' do
-  mode '0755'
-end
-
-cookbook_file fleetctl do
-  source 'uwsgi_fleetctl.py'
   mode '0755'
 end
 
@@ -135,16 +150,18 @@ end
 # 4. Point nginx at exactly these instances. The whole nginx.conf is tested with
 # `nginx -t` as a temp file, before it replaces the live one: a config that
 # fails never reaches the disk nginx reads.
-link '/etc/nginx/sites-enabled/default' do
-  action :delete
-  notifies :reload, 'service[nginx]', :delayed
+UwsgiFleet::Nginx::REMOVED_SITES.each do |site|
+  link site do
+    action :delete
+    notifies :reload, 'service[nginx]', :delayed
+  end
 end
 
-template '/etc/nginx/nginx.conf' do
+template UwsgiFleet::Nginx::CONF do
   source 'nginx.conf.erb'
   mode '0644'
   variables(plan: plan)
-  verify 'nginx -t -q -c %{path}'
+  verify UwsgiFleet::Nginx.test_command(fleetctl)
   # Immediately: on a shrink, nginx must stop using an instance before step 5 retires it.
   notifies :reload, 'service[nginx]', :immediately
 end

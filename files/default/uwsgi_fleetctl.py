@@ -7,25 +7,33 @@
                     its requests and a new one loads the app; the master keeps
                     the socket, so nothing queued is dropped
   nginx-reload      test the whole nginx config, reload, wait for new workers
+  nginx-test [--put DEST=SRC]... [--remove DEST]...
+                    test nginx's whole config as it will be once DEST files are
+                    replaced by SRC and removed: a copy of /etc/nginx with those
+                    changes is mounted over /etc/nginx in a private mount
+                    namespace, so every include resolves into the copy
   wait PORT...      wait until each instance serves
   health [PORT...]  ask instances directly (uwsgi protocol) for /_health
   summary           where the node serves, a health check through nginx, the DSN
 
-Reads /etc/uwsgi_fleet/fleet.json, written by Chef.
+Reads /etc/uwsgi_fleet/fleet.json, written by Chef (nginx-test does not).
 """
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
 MANIFEST = "/etc/uwsgi_fleet/fleet.json"
 NGINX_PID = "/run/nginx.pid"
+NGINX_DIR = "/etc/nginx"
 SUPERVISOR_CONF_DIR = "/etc/supervisor/conf.d"
 
 
@@ -211,6 +219,55 @@ def cmd_nginx_reload(args, manifest):
     log("nginx reloaded")
 
 
+def staged_nginx_dir(workdir, puts, removes, conf_dir=NGINX_DIR):
+    """A copy of conf_dir in workdir with `puts` ({dest: src}) written and `removes` deleted.
+
+    Symlinks are copied as links: Debian's sites-enabled/* point into
+    /etc/nginx/sites-available by absolute path, which resolves into the copy
+    once it is mounted over /etc/nginx."""
+    staged = os.path.join(workdir, "nginx")
+    shutil.copytree(conf_dir, staged, symlinks=True)
+
+    def inside(dest):
+        rel = os.path.relpath(os.path.abspath(dest), conf_dir)
+        if rel.startswith(".."):
+            raise SystemExit(f"uwsgi-fleetctl: {dest} is not under {conf_dir}")
+        return os.path.join(staged, rel)
+    for dest, src in puts.items():
+        os.makedirs(os.path.dirname(inside(dest)), exist_ok=True)
+        shutil.copyfile(src, inside(dest))
+    for dest in removes:
+        if os.path.lexists(inside(dest)):
+            os.unlink(inside(dest))
+    return staged
+
+
+def nginx_test_command(staged, conf_dir=NGINX_DIR):
+    """nginx -t with the staged copy bind-mounted over conf_dir, visible to this process only."""
+    script = 'mount --bind "$1" "$2" && exec nginx -t -q'
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "nginx-test", staged, conf_dir]
+
+
+def cmd_nginx_test(args, _manifest):
+    """Test the config this run will leave behind, not the one it starts from: a
+    conflicting site that the run removes must not fail the test, and a file it
+    is about to write must be tested together with every other site."""
+    puts = {}
+    for item in args.put:
+        dest, sep, src = item.partition("=")
+        if not sep or not dest or not src:
+            raise SystemExit(f"uwsgi-fleetctl: --put takes DEST=SRC, got {item!r}")
+        puts[dest] = src
+    with tempfile.TemporaryDirectory(prefix="uwsgi-fleet-nginx-") as workdir:
+        staged = staged_nginx_dir(workdir, puts, args.remove)
+        result = subprocess.run(nginx_test_command(staged), capture_output=True, text=True)
+    output = (result.stdout + result.stderr).strip()
+    if result.returncode != 0:
+        print(f"nginx -t failed for the config as this run would leave it:\n{output}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_health(args, manifest):
     host = manifest["bind_address"]
     failed = 0
@@ -266,12 +323,17 @@ def main(argv=None):
     sub.add_parser("reload").add_argument("ports", type=int, nargs="+")
     sub.add_parser("wait").add_argument("ports", type=int, nargs="+")
     sub.add_parser("nginx-reload")
+    nginx_test = sub.add_parser("nginx-test")
+    nginx_test.add_argument("--put", action="append", default=[], metavar="DEST=SRC")
+    nginx_test.add_argument("--remove", action="append", default=[], metavar="DEST")
     sub.add_parser("health").add_argument("ports", type=int, nargs="*")
     sub.add_parser("summary")
     args = parser.parse_args(argv)
     handler = {"apply": cmd_apply, "wait": cmd_wait, "reload": cmd_reload, "nginx-reload": cmd_nginx_reload,
-               "health": cmd_health, "summary": cmd_summary}[args.command]
-    return handler(args, load_manifest(args.manifest)) or 0
+               "nginx-test": cmd_nginx_test, "health": cmd_health, "summary": cmd_summary}[args.command]
+    # nginx-test runs before the first manifest is written (a pristine node).
+    manifest = None if args.command == "nginx-test" else load_manifest(args.manifest)
+    return handler(args, manifest) or 0
 
 
 if __name__ == "__main__":

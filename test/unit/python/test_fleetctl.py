@@ -1,4 +1,5 @@
 """uwsgi-fleetctl's pure parts: the uwsgi protocol client and its waiting."""
+import os
 import socket
 import struct
 import threading
@@ -62,3 +63,43 @@ def test_nothing_listening_is_unreachable_not_an_error():
 def test_wait_until_gives_up_with_what_it_waited_for():
     with pytest.raises(SystemExit, match="timed out after 0.2s waiting for the moon"):
         ctl.wait_until(lambda: False, 0.2, "the moon", interval=0.05)
+
+
+def test_nginx_test_stages_the_config_as_the_run_leaves_it(tmp_path):
+    """The copy has the new file in place and the removed site gone; the live tree is untouched,
+    and Debian's absolute sites-enabled links stay links (they resolve once mounted over /etc/nginx)."""
+    live = tmp_path / "nginx"
+    (live / "sites-available").mkdir(parents=True)
+    (live / "sites-enabled").mkdir()
+    (live / "nginx.conf").write_text("old\n")
+    (live / "sites-available" / "default").write_text("server { listen 80 default_server; }\n")
+    (live / "sites-enabled" / "default").symlink_to("/etc/nginx/sites-available/default")
+    (live / "sites-available" / "other").write_text("server { listen 8080; }\n")
+    (live / "sites-enabled" / "other").symlink_to("/etc/nginx/sites-available/other")
+    candidate = tmp_path / "candidate.conf"
+    candidate.write_text("new\n")
+    work = tmp_path / "work"
+    work.mkdir()
+
+    staged = ctl.staged_nginx_dir(str(work), {str(live / "nginx.conf"): str(candidate)},
+                                  [str(live / "sites-enabled" / "default")], conf_dir=str(live))
+
+    assert open(os.path.join(staged, "nginx.conf")).read() == "new\n"
+    assert not os.path.lexists(os.path.join(staged, "sites-enabled", "default"))
+    assert os.readlink(os.path.join(staged, "sites-enabled", "other")) == "/etc/nginx/sites-available/other"
+    assert (live / "nginx.conf").read_text() == "old\n"
+    assert (live / "sites-enabled" / "default").is_symlink()
+
+
+def test_nginx_test_refuses_paths_outside_the_config_dir(tmp_path):
+    (tmp_path / "nginx").mkdir()
+    with pytest.raises(SystemExit, match="not under"):
+        ctl.staged_nginx_dir(str(tmp_path / "work"), {"/etc/passwd": "/dev/null"}, [],
+                             conf_dir=str(tmp_path / "nginx"))
+
+
+def test_nginx_test_mounts_the_copy_over_the_config_dir_privately():
+    command = ctl.nginx_test_command("/tmp/staged", conf_dir="/etc/nginx")
+    assert command[:4] == ["unshare", "--mount", "--propagation", "private"]
+    assert command[-2:] == ["/tmp/staged", "/etc/nginx"]
+    assert "nginx -t" in command[6]

@@ -10,6 +10,7 @@ describe 'uwsgi_fleet::web' do
   config_path = '/etc/uwsgi_fleet/store_app.json'
   key_path = '/etc/uwsgi_fleet/default_project.key'
   conf = ->(port) { "/etc/supervisor/conf.d/uwsgi_fleet_#{port}.conf" }
+  packages = 'nginx, supervisor, uwsgi-core, uwsgi-plugin-python3, python3, iproute2'
 
   # The rendered content of +path+ in the run.
   def rendered(path)
@@ -39,11 +40,44 @@ describe 'uwsgi_fleet::web' do
       expect { chef_run }.not_to raise_error
     end
 
-    it 'installs nginx, supervisor, uWSGI with the python3 plugin and python3 in one package resource' do
-      expect(chef_run).to install_package('nginx, supervisor, uwsgi-core, uwsgi-plugin-python3, python3')
-      expect(chef_run.package('nginx, supervisor, uwsgi-core, uwsgi-plugin-python3, python3').package_name).to eq(
-        %w(nginx supervisor uwsgi-core uwsgi-plugin-python3 python3)
+    it 'installs nginx, supervisor, uWSGI with the python3 plugin, python3 and iproute2 in one package resource' do
+      expect(chef_run).to install_package(packages)
+      expect(chef_run.package(packages).package_name).to eq(
+        %w(nginx supervisor uwsgi-core uwsgi-plugin-python3 python3 iproute2)
       )
+    end
+
+    it 'refreshes the apt lists at most daily, before installing (a fresh node has none)' do
+      expect(chef_run).to periodic_apt_update('uwsgi_fleet').with(frequency: 86_400)
+      expect(position(:apt_update, 'uwsgi_fleet')).to be < position(:package, packages)
+    end
+
+    context 'when the apt lists are empty although the periodic stamp is fresh' do
+      before { allow(UwsgiFleet::Packages).to receive(:apt_lists_empty?).and_return(true) }
+
+      it 'updates them regardless, before installing' do
+        expect(chef_run).to update_apt_update('uwsgi_fleet: the apt lists are empty')
+        expect(position(:apt_update, 'uwsgi_fleet: the apt lists are empty')).to be < position(:package, packages)
+      end
+    end
+
+    context 'when the apt lists are there' do
+      before { allow(UwsgiFleet::Packages).to receive(:apt_lists_empty?).and_return(false) }
+
+      it 'leaves them to the periodic update' do
+        expect(chef_run).not_to update_apt_update('uwsgi_fleet: the apt lists are empty')
+      end
+    end
+
+    it 'tests the candidate nginx config as the run leaves it, before anything else changes' do
+      candidate = chef_run.resource_collection.all_resources.find { |r| r.name.to_s.end_with?('uwsgi_fleet-nginx.conf.candidate') }
+      expect(candidate.verifications.map { |v| v.instance_variable_get(:@command) }).to eq(
+        ["#{fleetctl} nginx-test --put #{nginx_conf}=%{path} --remove /etc/nginx/sites-enabled/default"]
+      )
+      first_change = chef_run.resource_collection.all_resources.index { |r| r.declared_type == :user }
+      expect(chef_run.resource_collection.all_resources.index(candidate)).to be < first_change
+      # The tool it runs is installed first.
+      expect(position(:cookbook_file, fleetctl)).to be < chef_run.resource_collection.all_resources.index(candidate)
     end
 
     it 'creates the app user as a system user without a login or home' do
@@ -191,10 +225,11 @@ describe 'uwsgi_fleet::web' do
       expect(chef_run).to create_template(nginx_conf).with(source: 'nginx.conf.erb', mode: '0644')
     end
 
-    it 'verifies nginx.conf with nginx -t before it replaces the live one' do
+    it 'verifies nginx.conf with nginx -t, as the run leaves the whole config, before it replaces the live one' do
       verifications = chef_run.template(nginx_conf).verifications
-      expect(verifications).not_to be_empty
-      expect(verifications.map { |v| v.instance_variable_get(:@command) }).to eq(['nginx -t -q -c %{path}'])
+      expect(verifications.map { |v| v.instance_variable_get(:@command) }).to eq(
+        ["#{fleetctl} nginx-test --put #{nginx_conf}=%{path} --remove /etc/nginx/sites-enabled/default"]
+      )
     end
 
     it 'reloads nginx immediately after nginx.conf changes' do
