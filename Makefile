@@ -1,5 +1,5 @@
-# uwsgi_fleet: `make converge` converges THIS machine; `make test` runs every test
-# (Test Kitchen with the exec driver converges this machine too).
+# uwsgi_fleet: `make converge` converges THIS machine; `make test` runs every test,
+# converging only fresh test nodes (systemd-nspawn containers, test/nodes), never this host.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
@@ -7,8 +7,10 @@ PYTHON      := /usr/bin/python3
 BUNDLE_DIR  := /var/cache/uwsgi_fleet/bundle
 APT_BUILD   := build-essential ruby-dev ruby-bundler pkg-config libffi-dev libyaml-dev libarchive13 git
 APT_TEST    := python3-pytest python3-testinfra python3-yaml python3-sentry-sdk python3-matplotlib \
-               iproute2 procps curl
-CHEF_CLIENT := bin/chef-client
+               iproute2 procps curl systemd-container debootstrap apt-cacher-ng iptables openssh-client
+CHEF_CLIENT := $(CURDIR)/bin/chef-client
+# Node processes outlive the commands that start them; this reaps them (see reaper.py).
+REAP        := $(PYTHON) test/nodes/reaper.py
 ATTRS       ?=
 JSON_ATTRS  := $(if $(ATTRS),-j $(abspath $(ATTRS)))
 
@@ -48,7 +50,7 @@ chefspec: deps
 	bundle exec rspec --default-path test/unit/chefspec --pattern '**/*_spec.rb'
 
 kitchen: deps deps-test
-	bundle exec kitchen test --destroy=always
+	$(REAP) bundle exec kitchen test --destroy=always
 
 server-flow: deps deps-test
 	$(PYTHON) -m pytest -q test/server

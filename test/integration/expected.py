@@ -58,17 +58,17 @@ def suite_attributes(suite):
     return deep_merge(cookbook_defaults(), overrides)
 
 
-def instance_count(processes):
+def instance_count(processes, cpus):
     """Same rule as UwsgiFleet::Fleet.instance_count: 'auto' = CPU count, at least 2."""
-    return max(os.cpu_count(), 2) if processes == "auto" else processes
+    return max(cpus, 2) if processes == "auto" else processes
 
 
-def all_suite_ports():
+def all_suite_ports(cpus):
     """Every port any suite uses: the ones a given suite must NOT be listening on."""
     ports = set()
     for name in kitchen_suites():
         web = suite_attributes(name)["web"]
-        count = instance_count(web["processes"])
+        count = instance_count(web["processes"], cpus)
         ports.update(range(web["base_port"], web["base_port"] + count))
     return ports
 
@@ -77,23 +77,24 @@ class Expected:
     """What the converged node must look like for node['uwsgi_fleet'] = attributes."""
 
     @classmethod
-    def for_suite(cls, suite):
-        return cls(suite_attributes(suite))
+    def for_suite(cls, suite, cpus):
+        return cls(suite_attributes(suite), cpus)
 
     @classmethod
-    def for_overrides(cls, overrides):
+    def for_overrides(cls, overrides, cpus):
         """Defaults plus a chef-client -j style {'uwsgi_fleet': {...}} override."""
-        return cls(deep_merge(cookbook_defaults(), overrides.get("uwsgi_fleet", {})))
+        return cls(deep_merge(cookbook_defaults(), overrides.get("uwsgi_fleet", {})), cpus)
 
-    def __init__(self, attributes):
+    def __init__(self, attributes, cpus):
+        """`cpus`: the node's CPU count, which 'auto' resolves to."""
         self.attributes = attributes
         web = self.attributes["web"]
         self.threads = web["threads"]
         self.bind_address = web["bind_address"]
         self.user = web["user"]
         self.listen = web["nginx"]["listen"]
-        self.processes = instance_count(web["processes"])
+        self.processes = instance_count(web["processes"], cpus)
         self.ports = list(range(web["base_port"], web["base_port"] + self.processes))
-        self.unused_ports = sorted(all_suite_ports() - set(self.ports) | {self.ports[-1] + 1})
+        self.unused_ports = sorted(all_suite_ports(cpus) - set(self.ports) | {self.ports[-1] + 1})
         self.programs = {f"uwsgi_fleet_{port}": port for port in self.ports}
         self.spool_dir = self.attributes["app"]["spool_dir"]

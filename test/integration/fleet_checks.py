@@ -1,7 +1,8 @@
 """testinfra specs every suite runs: the converged shape of the web tier.
 
 Each suite's test_fleet.py imports these; expected values come from the
-`expected` fixture (kitchen.yml + attributes/default.rb).
+`expected` fixture (kitchen.yml + attributes/default.rb). `host` is the
+suite's node over SSH; HTTP goes from this host to the node's address.
 """
 import collections
 import re
@@ -31,6 +32,11 @@ def proc_status(host, pid):
     """Fields of /proc/<pid>/status as a dict."""
     text = host.file(f"/proc/{pid}/status").content_string
     return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+
+
+def test_the_node_runs_systemd_as_pid_1(host):
+    """Kitchen nodes boot like production web nodes: systemd is init."""
+    assert host.file("/proc/1/comm").content_string.strip() == "systemd"
 
 
 def test_nginx_and_supervisor_run(host):
@@ -82,16 +88,16 @@ def test_uwsgi_runs_as_the_unprivileged_user(host, expected):
     assert all(p.euid != 0 for p in host.process.filter(comm="uwsgi"))
 
 
-def test_every_instance_serves_through_nginx(expected):
+def test_every_instance_serves_through_nginx(node_url, expected):
     served = collections.Counter()
     for _ in range(200):
-        with urllib.request.urlopen(f"http://127.0.0.1:{expected.listen}/_health", timeout=10) as response:
+        with urllib.request.urlopen(f"{node_url}/_health", timeout=10) as response:
             assert response.status == 200
             served[int(response.headers["X-Fleet-Instance"])] += 1
     assert set(served) == set(expected.ports), served
 
 
-def check_exact_shape(host, expected):
+def check_exact_shape(host, expected, node_url):
     """Every shape check above, for use after a converge in other tests."""
     test_nginx_and_supervisor_run(host)
     test_upstream_lists_exactly_the_instances(host, expected)
@@ -100,4 +106,4 @@ def check_exact_shape(host, expected):
     test_ports_beyond_the_fleet_do_not_listen(host, expected)
     test_each_instance_is_one_worker_with_the_configured_threads(host, expected)
     test_uwsgi_runs_as_the_unprivileged_user(host, expected)
-    test_every_instance_serves_through_nginx(expected)
+    test_every_instance_serves_through_nginx(node_url, expected)

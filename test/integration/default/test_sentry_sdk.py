@@ -1,10 +1,10 @@
-"""End to end: the real Sentry Python SDK sends events through nginx to the
-converged node, and every event it sent is in the spool once, unchanged."""
-import glob
+"""End to end: the real Sentry Python SDK sends events from this host through
+the node's nginx, and every event it sent is in the node's spool once, unchanged."""
 import json
-import os
 import random
-import threading
+import urllib.error
+import urllib.parse
+import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -33,15 +33,16 @@ def event_of_size(rng, size):
     return {"message": text(rng, 200), "level": "error", "breadcrumbs": {"values": crumbs}}
 
 
-def project_key(expected):
-    with open("/etc/uwsgi_fleet/store_app.json") as f:
-        projects = json.load(f)["projects"]
+def project_key(node):
+    """(id, public key) of the node's first project, from the config Chef rendered."""
+    projects = json.loads(node.read("/etc/uwsgi_fleet/store_app.json"))["projects"]
     project_id = sorted(projects)[0]
     return project_id, projects[project_id]["public_key"]
 
 
-def dsn(expected, key, project_id):
-    return f"http://{key}@127.0.0.1:{expected.listen}/{project_id}"
+def dsn(node_url, key, project_id):
+    url = urllib.parse.urlsplit(node_url)
+    return f"{url.scheme}://{key}@{url.netloc}/{project_id}"
 
 
 def send_with_sdk(dsn_url, count, seed):
@@ -66,45 +67,35 @@ def send_with_sdk(dsn_url, count, seed):
     return sent
 
 
-def spooled(spool_dir, event_id):
-    return glob.glob(os.path.join(spool_dir, "*", f"{event_id}.json"))
-
-
-def test_sdk_events_are_all_spooled_once_and_unchanged(expected):
-    project_id, key = project_key(expected)
-    url = dsn(expected, key, project_id)
+def test_sdk_events_are_all_spooled_once_and_unchanged(node, node_url, expected):
+    project_id, key = project_key(node)
+    url = dsn(node_url, key, project_id)
     with ThreadPoolExecutor(THREADS) as pool:
         batches = list(pool.map(lambda seed: send_with_sdk(url, EVENTS_PER_THREAD, seed), range(THREADS)))
     sent = {event_id: event for batch in batches for event_id, event in batch.items()}
     assert len(sent) == THREADS * EVENTS_PER_THREAD
     sizes = sorted(len(json.dumps(e)) for e in sent.values())
     assert sizes[0] >= SIZES[0] and sizes[-1] > SIZES[1] / 2  # really mixed, up to near 1 MB
-    missing, changed = [], []
-    for event_id, event in sent.items():
-        files = spooled(expected.spool_dir, event_id)
-        if files != [os.path.join(expected.spool_dir, project_id, f"{event_id}.json")]:
-            missing.append((event_id, files))
-            continue
-        with open(files[0]) as f:
-            if json.load(f) != event:
-                changed.append(event_id)
+    files = node.read_tree(expected.spool_dir)
+    names = {path.rsplit("/", 1)[-1]: path for path in files}
+    missing = [e for e in sent if names.get(f"{e}.json") != f"{project_id}/{e}.json"]
+    changed = [e for e in sent if e not in missing and json.loads(files[names[f"{e}.json"]]) != sent[e]]
     assert missing == [] and changed == []
-    for event_id in sent:  # test data: don't let it pile up across runs
-        os.unlink(os.path.join(expected.spool_dir, project_id, f"{event_id}.json"))
+    # Test data: don't let it pile up across runs.
+    node.run("cd " + f"{expected.spool_dir}/{project_id}" + " && xargs rm -f", input="\n".join(f"{e}.json" for e in sent))
 
 
-def test_wrong_key_is_rejected_and_nothing_reaches_the_spool(expected):
-    project_id, key = project_key(expected)
+def test_wrong_key_is_rejected_and_nothing_reaches_the_spool(node, node_url, expected):
+    project_id, key = project_key(node)
     wrong = uuid.uuid4().hex
     assert wrong != key
-    sent = send_with_sdk(dsn(expected, wrong, project_id), 5, seed=99)
+    sent = send_with_sdk(dsn(node_url, wrong, project_id), 5, seed=99)
     assert len(sent) == 5
-    assert all(spooled(expected.spool_dir, event_id) == [] for event_id in sent)
+    names = {path.rsplit("/", 1)[-1] for path in node.read_tree(expected.spool_dir)}
+    assert all(f"{event_id}.json" not in names for event_id in sent)
     # The answer the SDK got: 403 with a JSON reason.
-    import urllib.request
-    import urllib.error
     request = urllib.request.Request(
-        f"http://127.0.0.1:{expected.listen}/api/{project_id}/store/", data=b'{"message": "x"}',
+        f"{node_url}/api/{project_id}/store/", data=b'{"message": "x"}',
         headers={"Content-Type": "application/json",
                  "X-Sentry-Auth": f"Sentry sentry_key={wrong}, sentry_version=7"})
     with pytest.raises(urllib.error.HTTPError) as refused:

@@ -1,0 +1,40 @@
+"""The README's `make converge` on a fresh node: it converged, said where the
+node serves, printed a DSN that works from another host, and a second run
+changed nothing. The node's shape is checked by the shared specs."""
+import re
+import urllib.parse
+import uuid
+
+import sentry_sdk
+
+from fleet_checks import *  # noqa: F401,F403 (the shared specs run in every suite)
+
+LOGS = ["/root/make-converge-1.log", "/root/make-converge-2.log"]
+
+
+def test_make_converge_says_where_the_node_serves(node):
+    log = node.read(LOGS[0])
+    assert re.search(r"^uwsgi_fleet serves http://127\.0\.0\.1/ ", log, re.M), log[-3000:]
+    assert "/_health: 200 from instance" in log
+    assert f"from other hosts: http://{node.address}/" in log
+
+
+def test_a_second_make_converge_changes_nothing(node):
+    log = node.read(LOGS[1])
+    assert re.search(r"Infra Phase complete, 0/\d+ resources updated", log), log[-3000:]
+
+
+def test_the_printed_dsn_works_from_another_host(node, expected):
+    log = node.read(LOGS[0])
+    dsn = re.search(r"^Sentry DSN: (\S+)", log, re.M).group(1)
+    other = re.search(r"^from other hosts: (\S+)", log, re.M).group(1)
+    # The DSN names 127.0.0.1; from this host, use the address the summary gave.
+    parts = urllib.parse.urlsplit(dsn)
+    remote_dsn = parts._replace(netloc=f"{parts.username}@{urllib.parse.urlsplit(other).netloc}").geturl()
+    event_id = uuid.uuid4().hex
+    client = sentry_sdk.Client(remote_dsn, default_integrations=False)
+    sentry_sdk.Hub(client).capture_event({"event_id": event_id, "message": "hello from the readme suite"})
+    client.flush(timeout=30)
+    client.close()
+    project = parts.path.strip("/")
+    assert node.exists(f"{expected.spool_dir}/{project}/{event_id}.json")

@@ -1,0 +1,63 @@
+# frozen_string_literal: true
+
+require 'json'
+require 'kitchen'
+require 'shellwords'
+
+module Kitchen
+  module Driver
+    # Creates and destroys fresh Debian 12 nodes booted with systemd under
+    # systemd-nspawn, through test/nodes/nodectl.py (which owns the image, the
+    # network and the cleanup). Kitchen then reaches a node like any machine:
+    # the ssh transport, as root, with the nodes' key.
+    #
+    #   driver:
+    #     name: nspawn
+    #     init: systemd        # or 'none': no init system, as on this host
+    #     seed:                # optional: converge this first, at create time,
+    #       run_list: [...]    # so the suite starts from that state (e.g. the
+    #       attributes: {...}  # default suite's) instead of a pristine node
+    class Nspawn < Kitchen::Driver::Base
+      plugin_version '0.1.0'
+      kitchen_driver_api_version 2
+
+      NODECTL = File.expand_path('../../../../nodes/nodectl.py', __dir__)
+
+      default_config :python, '/usr/bin/python3'
+      default_config :init, 'systemd'
+      default_config :seed, nil
+
+      def create(state)
+        return if state[:hostname]
+        node = JSON.parse(nodectl('create', instance.name, '--init', config[:init]).lines.last)
+        state[:hostname] = node['address']
+        state[:username] = 'root'
+        state[:ssh_key] = node['ssh_key']
+        state[:node_init] = node['init']
+        info("Node #{instance.name} is up at #{node['address']} (init: #{node['init']})")
+        seed(state) if config[:seed]
+      end
+
+      def destroy(state)
+        # Always: a half-created node (no hostname yet) must not be left behind either.
+        nodectl('destroy', instance.name)
+        %i(hostname username ssh_key node_init).each { |key| state.delete(key) }
+      end
+
+      private
+
+      def seed(state)
+        seed = config[:seed]
+        info("Seeding #{instance.name}: #{seed[:run_list].join(',')} with #{seed[:attributes].to_h.to_json}")
+        nodectl('converge', instance.name, '--run-list', Array(seed[:run_list]).join(','),
+                '--json-attributes', JSON.generate(seed[:attributes].to_h))
+        state[:seeded] = true
+      end
+
+      # Kitchen::ShellOut#run_command (streams the output into Kitchen's log), not Chef's old helper.
+      def nodectl(*args)
+        run_command(Shellwords.join([config[:python], NODECTL, *args])) # rubocop:disable Chef/Deprecations/UsesRunCommandHelper
+      end
+    end
+  end
+end

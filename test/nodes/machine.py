@@ -1,0 +1,265 @@
+"""Fresh nodes: boot a throwaway overlay of the base image under systemd-nspawn.
+
+A node is a directory STATE_DIR/nodes/<name>/ holding its overlay (upper,
+work, root), node.json and boot.log; a network namespace uwf-n<i> whose veth
+uwf-v<i> is on the bridge; and one systemd-nspawn process. `destroy` removes
+all of them, and the shared network once the last node is gone.
+
+Two kinds of node:
+- init "systemd" (the default): `systemd-nspawn -b`, systemd is PID 1, as on
+  production web nodes;
+- init "none": no init system; sshd runs under nspawn's stub init, and
+  policy-rc.d stops package installs from starting services, as on this
+  host and in Debian container images. It keeps the cookbook's init-script
+  path tested.
+"""
+import contextlib
+import fcntl
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import image
+import network
+import settings
+
+NODES_DIR = os.path.join(settings.STATE_DIR, "nodes")
+NSPAWN_RUNTIME = "/run/systemd/nspawn"
+FIRST_INDEX = 10
+
+
+@contextlib.contextmanager
+def locked():
+    """One node operation on the shared network at a time (kitchen may run in parallel)."""
+    os.makedirs(settings.STATE_DIR, exist_ok=True)
+    with open(os.path.join(settings.STATE_DIR, "lock"), "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def node_dir(name):
+    return os.path.join(NODES_DIR, name)
+
+
+def load(name):
+    with open(os.path.join(node_dir(name), "node.json")) as f:
+        return json.load(f)
+
+
+def names():
+    return sorted(os.listdir(NODES_DIR)) if os.path.isdir(NODES_DIR) else []
+
+
+def all_nodes():
+    nodes = []
+    for name in names():
+        try:
+            nodes.append(load(name))
+        except (OSError, ValueError):
+            nodes.append({"name": name})  # half-made: destroy() can still clean it
+    return nodes
+
+
+def _free_index():
+    used = {n.get("index") for n in all_nodes()}
+    for index in range(FIRST_INDEX, min(settings.NETWORK.num_addresses - 1, 250)):
+        if index not in used:
+            return index
+    raise RuntimeError("no free node address left on " + str(settings.NETWORK))
+
+
+def _mtu():
+    """The host's uplink MTU: a bigger node MTU black-holes large NATed packets."""
+    route = network.run("ip", "-o", "route", "get", "1.1.1.1", check=False).stdout.split()
+    dev = route[route.index("dev") + 1] if "dev" in route else "lo"
+    with open(f"/sys/class/net/{dev}/mtu") as f:
+        return min(int(f.read()), 1500)
+
+
+def _write(path, text, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
+def _prepare_root(node, root):
+    """Per-node files, written into the overlay before boot."""
+    name = node["name"]
+    _write(os.path.join(root, "etc/hostname"), name + "\n")
+    _write(os.path.join(root, "etc/hosts"), f"127.0.0.1 localhost\n127.0.1.1 {name}\n{node['address']} {name}\n")
+    shutil.copy("/etc/resolv.conf", os.path.join(root, "etc/resolv.conf"))
+    # Debian packages through the host's cache; RubyGems and the rest through NAT.
+    _write(os.path.join(root, "etc/apt/apt.conf.d/01uwsgi_fleet-nodes-proxy"),
+           f'Acquire::http::Proxy "{network.apt_proxy_url()}";\n')
+    if node["init"] == "none":
+        _write(os.path.join(root, "usr/sbin/policy-rc.d"), "#!/bin/sh\nexit 101\n", 0o755)
+
+
+def _network_namespace(node):
+    netns, veth, index = node["netns"], node["veth"], node["index"]
+    address = f"{node['address']}/{settings.NETWORK.prefixlen}"
+    mtu = str(_mtu())
+    network.run("ip", "netns", "add", netns)
+    network.run("ip", "link", "add", veth, "mtu", mtu, "type", "veth", "peer", "name", "host0", "mtu", mtu,
+                "netns", netns)
+    network.run("ip", "link", "set", veth, "master", settings.BRIDGE, "up")
+    for args in (("link", "set", "lo", "up"), ("link", "set", "host0", "up"),
+                 ("addr", "add", address, "dev", "host0"),
+                 ("route", "add", "default", "via", settings.HOST_ADDRESS)):
+        network.run("ip", "-n", netns, *args)
+    assert index  # the address and the names derive from it
+
+
+def _boot_command(node, root):
+    command = ["systemd-nspawn", "-D", root, "-M", node["name"], f"--network-namespace-path=/run/netns/{node['netns']}",
+               "--register=no", "--keep-unit", "--console=read-only"]
+    if node["init"] == "systemd":
+        return command + ["-b"]
+    return command + ["--as-pid2", "/bin/sh", "-c", "mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e"]
+
+
+def create(name, init="systemd"):
+    """Boot a fresh node; returns its node.json dict once SSH answers."""
+    if init not in ("systemd", "none"):
+        raise ValueError(f"init must be 'systemd' or 'none', not {init!r}")
+    with locked():
+        base = image.ensure()  # under the lock: a build must not race another, or a prune
+        if os.path.exists(node_dir(name)):
+            raise RuntimeError(f"node {name} exists; destroy it first")
+        network.up()
+        index = _free_index()
+        address = str(settings.NETWORK.network_address + index)
+        node = {"name": name, "index": index, "address": address, "init": init, "netns": f"uwf-n{index}",
+                "veth": f"uwf-v{index}", "image": os.path.dirname(base), "dir": node_dir(name),
+                "ssh_key": settings.SSH_KEY}
+        paths = {part: os.path.join(node_dir(name), part) for part in ("upper", "work", "root")}
+        for path in paths.values():
+            os.makedirs(path)
+        _save(node)
+        subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                        f"lowerdir={base},upperdir={paths['upper']},workdir={paths['work']}", paths["root"]],
+                       check=True)
+        node["mounted"] = paths["root"]
+        _save(node)
+        _prepare_root(node, paths["root"])
+        _network_namespace(node)
+        os.makedirs(NSPAWN_RUNTIME, exist_ok=True)
+        if subprocess.run(["mountpoint", "-q", NSPAWN_RUNTIME]).returncode != 0:
+            # nspawn keeps its runtime state here; without systemd on the host nothing mounts it.
+            subprocess.run(["mount", "-t", "tmpfs", "tmpfs", NSPAWN_RUNTIME], check=True)
+        with open(os.path.join(node_dir(name), "boot.log"), "w") as log:
+            process = subprocess.Popen(_boot_command(node, paths["root"]), stdin=subprocess.DEVNULL, stdout=log,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        node["pid"] = process.pid
+        _save(node)
+    try:
+        _wait_until_ready(node)
+    except Exception:
+        destroy(name)
+        raise
+    return node
+
+
+def _save(node):
+    _write(os.path.join(node_dir(node["name"]), "node.json"), json.dumps(node, indent=1) + "\n")
+
+
+def ssh_command(node, *command):
+    return ["ssh", "-F", settings.SSH_CONFIG, f"root@{node['address']}", *command]
+
+
+def write_ssh_config():
+    """One ssh_config for every tool that talks to the nodes (ssh, testinfra, scripts)."""
+    _write(settings.SSH_CONFIG,
+           f"Host {settings.NETWORK.network_address.exploded.rsplit('.', 1)[0]}.*\n"
+           f"  User root\n  IdentityFile {settings.SSH_KEY}\n  IdentitiesOnly yes\n"
+           "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
+           "  ConnectTimeout 5\n  ServerAliveInterval 15\n")
+
+
+def _wait_until_ready(node, timeout=120):
+    write_ssh_config()
+    deadline = time.monotonic() + timeout
+    ready = "true" if node["init"] == "none" else "systemctl is-system-running --wait >/dev/null; true"
+    while True:
+        if not _alive(node):
+            raise RuntimeError(f"node {node['name']} exited while booting; see {node['dir']}/boot.log")
+        if network.port_open(node["address"], 22):
+            if subprocess.run(ssh_command(node, ready), capture_output=True, timeout=timeout).returncode == 0:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"node {node['name']} did not answer SSH within {timeout}s; see {node['dir']}/boot.log")
+        time.sleep(0.2)
+
+
+def _alive(node):
+    pid = node.get("pid")
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # Reaped? A zombie of ours still answers kill 0.
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _stop(node, timeout=30):
+    """SIGTERM makes nspawn power a booted node off cleanly; SIGKILL if it hangs."""
+    pid = node.get("pid")
+    if not pid or not _alive(node):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(node):
+        if time.monotonic() > deadline:
+            os.killpg(pid, signal.SIGKILL)
+            time.sleep(0.5)
+            break
+        time.sleep(0.1)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def destroy(name):
+    """Stop the node and remove its mount, namespace, veth and files; the network once no node is left."""
+    with locked():
+        try:
+            node = load(name)
+        except FileNotFoundError:
+            node = {"name": name}
+        _stop(node)
+        root = os.path.join(node_dir(name), "root")
+        if subprocess.run(["mountpoint", "-q", root]).returncode == 0:
+            subprocess.run(["umount", root], check=True)
+        if node.get("netns"):
+            network.run("ip", "netns", "del", node["netns"], check=False)
+        if node.get("veth") and network.link_exists(node["veth"]):
+            network.run("ip", "link", "del", node["veth"])
+        shutil.rmtree(node_dir(name), ignore_errors=True)
+        if not names():
+            network.down()
+            # Images of an older key (Gemfile.lock or CA changed) are dead weight now.
+            image.prune(image.image_key())
+
+
+def leftovers(node):
+    """What of a destroyed node is still there (for the destroy test): [] when clean."""
+    found = []
+    if os.path.exists(node["dir"]):
+        found.append(f"directory {node['dir']}")
+    if node.get("mounted") and node["mounted"] in open("/proc/mounts").read():
+        found.append(f"mount {node['mounted']}")
+    if network.link_exists(node["veth"]):
+        found.append(f"veth {node['veth']}")
+    if node["netns"] in network.run("ip", "netns", "list").stdout.split():
+        found.append(f"netns {node['netns']}")
+    if node.get("pid") and _alive(node):
+        found.append(f"process {node['pid']}")
+    return found
