@@ -18,7 +18,7 @@ export CHEF_LICENSE := accept-no-persist
 export PYTHONDONTWRITEBYTECODE := 1
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: converge test deps deps-test lint unit chefspec kitchen server-flow reliability bench bench-smoke clean
+.PHONY: converge test deps deps-test lint unit chefspec nodes kitchen server-flow reliability bench bench-smoke clean
 
 ## converge: install Chef from gems and converge this node with the default app
 converge: deps
@@ -26,9 +26,10 @@ converge: deps
 	$(CHEF_CLIENT) --local-mode --config .chef/local-mode.rb -o 'recipe[uwsgi_fleet::default]' $(JSON_ATTRS)
 	@/usr/local/sbin/uwsgi-fleetctl summary
 
-## test: cookstyle, unit tests (pytest + ChefSpec), kitchen suites, the chef-zero + knife flow,
-## reliability under load, and a seconds-long smoke run of the benchmark harness
-test: deps deps-test lint unit chefspec kitchen server-flow reliability bench-smoke
+## test: cookstyle, unit tests (pytest + ChefSpec), the test nodes and the init-script path, kitchen
+## suites, the chef-zero + knife flow, reliability under load, and a seconds-long smoke run of the
+## benchmark harness. Every converge is on a fresh node (test/nodes), never on this host.
+test: deps deps-test lint unit chefspec nodes kitchen server-flow reliability bench-smoke
 	@echo "make test: all passed"
 
 deps:
@@ -49,14 +50,17 @@ unit: deps-test
 chefspec: deps
 	bundle exec rspec --default-path test/unit/chefspec --pattern '**/*_spec.rb'
 
+nodes: deps deps-test
+	$(REAP) $(PYTHON) -m pytest -q test/nodes
+
 kitchen: deps deps-test
 	$(REAP) bundle exec kitchen test --destroy=always
 
 server-flow: deps deps-test
-	$(PYTHON) -m pytest -q test/server
+	$(REAP) $(PYTHON) -m pytest -q test/server
 
 reliability: deps deps-test
-	$(PYTHON) -m pytest -q -rA test/reliability
+	$(REAP) $(PYTHON) -m pytest -q -rA test/reliability
 
 ## bench: the node's topology against the alternatives (~5 min; BENCH_ARGS=--full for ~30 min)
 bench: deps-test

@@ -9,5 +9,5 @@ chef_version '>= 18'
 source_url 'https://github.com/uwsgi-fleet/uwsgi_fleet'
 issues_url 'https://github.com/uwsgi-fleet/uwsgi_fleet/issues'
 
-supports 'debian', '>= 11.0'
-supports 'ubuntu', '>= 20.04'
+# Tested on Debian 12, with and without systemd (README: "What is tested").
+supports 'debian', '>= 12.0'

@@ -1,4 +1,5 @@
-"""Reliability tests run on the converged node, each under an open-loop load.
+"""Reliability tests run against one fresh node, each under an open-loop load
+from this host.
 
 Each scenario adds a row (requests sent, 2xx, other, connection errors, lost
 events, recovery) to a table printed at the end and written to
@@ -9,17 +10,30 @@ import os
 import pytest
 
 import support
+from fixtures import fresh_node  # test/nodes, on the path through support
 
 ROWS = []
 
 
 @pytest.fixture(scope="session", autouse=True)
-def default_node():
-    """Start (and end) every session on the default attributes."""
-    support.converge_ok({})
-    yield
-    support.remove_spooled_events()
-    support.converge_ok({})
+def node():
+    """A fresh systemd node, converged with the default attributes; destroyed at the end."""
+    with fresh_node("reliability") as node:
+        support.use_node(node)
+        support.converge_ok({})
+        yield node
+        support.remove_spooled_events()
+
+
+@pytest.fixture(scope="session")
+def host(node):
+    """testinfra's host, on the node."""
+    return node.testinfra_host()
+
+
+@pytest.fixture(scope="session")
+def node_url(node):
+    return node.url("", port=support.manifest()["listen"])
 
 
 @pytest.fixture

@@ -1,70 +1,65 @@
-"""Load, converges and node facts for the reliability tests (they run on the
-converged node, under an open-loop load through nginx)."""
+"""Load, converges and node facts for the reliability tests.
+
+They run against one fresh node (conftest.py boots it): the load goes from
+this host to the node's nginx, converges run chef-client on the node, and
+everything else on the node goes over SSH.
+"""
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "bench"))
 sys.path.insert(0, os.path.join(REPO, "test", "integration"))
-sys.path.insert(0, os.path.join(REPO, "files", "default"))
+sys.path.insert(0, os.path.join(REPO, "test", "nodes"))
 
 import loadgen  # noqa: E402
-from uwsgi_fleetctl import uwsgi_exchange  # noqa: E402  (the operator tool's uwsgi protocol client)
+import settings  # noqa: E402
+from remote import COOKBOOK_PARTS  # noqa: E402
 
 MANIFEST = "/etc/uwsgi_fleet/fleet.json"
 STORE_CONFIG = "/etc/uwsgi_fleet/store_app.json"
-COOKBOOK_PARTS = ("metadata.rb", "attributes", "recipes", "templates", "files", "libraries", "chefignore")
+NODE_TOOLS = "/var/tmp/uwsgi_fleet-reliability"
 # Small events keep the generator cheap; the sizes still vary.
 RELIABILITY_BANDS = ((1.0, 2_000, 30_000),)
+# The address the node sees this host's requests come from.
+CLIENT_ADDRESS = settings.HOST_ADDRESS
+
+NODE = None  # the remote.Node under test, set by conftest.py
+
+
+def use_node(node):
+    """Point the helpers at `node` and give it the node-side tools."""
+    global NODE
+    NODE = node
+    tools = os.path.join(REPO, "build", "reliability-node-tools")
+    shutil.rmtree(tools, ignore_errors=True)
+    os.makedirs(tools)
+    shutil.copy(os.path.join(os.path.dirname(__file__), "on_node.py"), tools)
+    shutil.copy(os.path.join(REPO, "files", "default", "uwsgi_fleetctl.py"), tools)
+    node.put_tree(tools, NODE_TOOLS)
 
 
 def manifest():
-    with open(MANIFEST) as f:
-        return json.load(f)
+    return json.loads(NODE.read(MANIFEST))
 
 
 def project():
     """(project id, public key) of the node's first project."""
-    with open(STORE_CONFIG) as f:
-        projects = json.load(f)["projects"]
+    projects = json.loads(NODE.read(STORE_CONFIG))["projects"]
     project_id = sorted(projects)[0]
     return project_id, projects[project_id]["public_key"]
 
 
-def clean_env():
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("BUNDLE_", "BUNDLER_", "GEM_", "RUBY"))}
-    env["CHEF_LICENSE"] = "accept-no-persist"
-    return env
-
-
 def converge(attributes=None, cookbook=REPO):
-    """chef-client --local-mode on this node with `attributes`; returns the CompletedProcess."""
-    work = tempfile.mkdtemp(prefix="uwsgi-fleet-converge-")
-    try:
-        cookbooks = os.path.join(work, "cookbooks")
-        os.makedirs(cookbooks)
-        os.symlink(cookbook, os.path.join(cookbooks, "uwsgi_fleet"))
-        attrs = os.path.join(work, "node.json")
-        with open(attrs, "w") as f:
-            json.dump(attributes or {}, f)
-        config = os.path.join(work, "client.rb")
-        with open(config, "w") as f:
-            f.write(f"chef_repo_path '{work}'\ncookbook_path ['{cookbooks}']\n"
-                    "file_cache_path '/var/cache/uwsgi_fleet/chef-reliability'\n"
-                    "chef_license 'accept-no-persist'\n")
-        return subprocess.run([os.path.join(REPO, "bin", "chef-client"), "--local-mode", "--config", config,
-                               "-o", "recipe[uwsgi_fleet::default]", "-j", attrs],
-                              cwd=work, env=clean_env(), capture_output=True, text=True, timeout=600)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    """chef-client --local-mode on the node with `attributes`; returns the CompletedProcess."""
+    return NODE.converge(attributes or {}, cookbook=cookbook, check=False, timeout=600)
 
 
 def converge_ok(attributes=None, cookbook=REPO):
@@ -89,20 +84,26 @@ def cookbook_copy(tmp_path):
 LOADS = []  # every Load of the session, so their events can be removed at the end
 
 
+def spooled_ids(project_id):
+    """Event ids in the node's spool for `project_id` (one listing over SSH)."""
+    directory = shlex.quote(os.path.join(manifest()["spool_dir"], project_id))
+    names = NODE.output(f"ls -1 {directory} 2>/dev/null || true").split()
+    return {n[:-5] for n in names if n.endswith(".json")}
+
+
 def remove_spooled_events():
     """Delete the events the session's loads stored (they are test data, not to pile up)."""
     spool = manifest()["spool_dir"]
     for load in LOADS:
-        for event_id in set(load.run.accepted_event_ids()) if load.run else ():
-            try:
-                os.unlink(os.path.join(spool, load.project_id, f"{event_id}.json"))
-            except FileNotFoundError:
-                pass
+        ids = set(load.run.accepted_event_ids()) if load.run else set()
+        if ids:
+            NODE.run(f"cd {shlex.quote(os.path.join(spool, load.project_id))} && xargs rm -f",
+                     input="\n".join(f"{e}.json" for e in ids))
     LOADS.clear()
 
 
 class Load:
-    """An open-loop store load through nginx for as long as the `with` block runs."""
+    """An open-loop store load from this host to the node's nginx, for as long as the `with` block runs."""
 
     def __init__(self, rate=40, max_seconds=300, seed=7):
         self.rate = rate
@@ -111,7 +112,7 @@ class Load:
         self.project_id = project_id
         # Bodies cycle, but every request carries a new event_id (loadgen.Payload.fresh_body).
         payloads = loadgen.make_payloads(200, seed=seed, bands=RELIABILITY_BANDS)
-        self.generator = loadgen.LoadGenerator("127.0.0.1", manifest()["listen"], project_id, key, payloads)
+        self.generator = loadgen.LoadGenerator(NODE.address, manifest()["listen"], project_id, key, payloads)
         self.stop = threading.Event()
         self.run = None
         LOADS.append(self)
@@ -137,41 +138,52 @@ class Load:
         return [r for r in self.run.results if not 200 <= r.status < 300]
 
     def lost_events(self):
-        """Event ids answered 200 but not in the spool."""
-        spool = manifest()["spool_dir"]
-        return [e for e in set(self.run.accepted_event_ids())
-                if not os.path.exists(os.path.join(spool, self.project_id, f"{e}.json"))]
+        """Event ids answered 200 but not in the node's spool."""
+        return sorted(set(self.run.accepted_event_ids()) - spooled_ids(self.project_id))
 
 
-def uwsgi_request(host, port, method="GET", path="/_health", headers=None, body=b"", timeout=30):
-    """One request straight to a uWSGI instance (uwsgi protocol); (status, headers) or raises OSError."""
-    status, response_headers, _body = uwsgi_exchange(host, port, method, path, headers, body, timeout)
-    return status, response_headers
+def on_node(*args, background=False):
+    """Run on_node.py on the node: its parsed JSON answer, or the Popen when in the background."""
+    command = NODE.ssh(f"cd {NODE_TOOLS} && python3 on_node.py {' '.join(shlex.quote(str(a)) for a in args)}")
+    if background:
+        return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    return json.loads(subprocess.run(command, capture_output=True, text=True, check=True, timeout=120).stdout)
 
 
 def instance_health(port):
-    """/_health of one instance straight from its socket, as a dict, or None."""
-    host = manifest()["bind_address"]
-    try:
-        status, _headers, body = uwsgi_exchange(host, port)
-    except OSError:
-        return None
-    return json.loads(body) if status == 200 else None
+    """/_health of one instance straight from its socket (on the node), as a dict, or None."""
+    return on_node("health", port)[str(port)]
+
+
+def all_instances_serve(ports=None):
+    ports = ports or manifest()["ports"]
+    return all(on_node("health", *ports).values())
 
 
 def program_pids(port):
     """(master, [workers]) of the instance on port."""
-    out = subprocess.run(["supervisorctl", "pid", f"uwsgi_fleet_{port}"], capture_output=True, text=True).stdout
+    out = NODE.output(f"supervisorctl pid uwsgi_fleet_{port}")
     master = int(out.strip())
-    workers = [int(p) for p in subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)],
-                                              capture_output=True, text=True).stdout.split()]
+    workers = [int(p) for p in NODE.output(f"ps -o pid= --ppid {master} || true").split()]
     return master, workers
 
 
-def sha_of(path):
-    import hashlib
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+def program_pids_or_none(port):
+    """The master pid of the instance on port, or None while it is not running."""
+    try:
+        return program_pids(port)[0]
+    except ValueError:
+        return None
+
+
+def supervisorctl(*args):
+    return NODE.output("supervisorctl " + " ".join(shlex.quote(a) for a in args))
+
+
+def sha_of(paths):
+    """{path: sha256} of files on the node."""
+    out = NODE.output("sha256sum " + " ".join(shlex.quote(p) for p in paths))
+    return {line.split()[1]: line.split()[0] for line in out.splitlines()}
 
 
 def wait_for(predicate, timeout, interval=0.05):
@@ -193,20 +205,12 @@ def restored_defaults():
         converge_ok({})
 
 
-def program_pids_or_none(port):
-    """The master pid of the instance on port, or None while it is not running."""
-    try:
-        return program_pids(port)[0]
-    except ValueError:
-        return None
-
-
-def http_status(path, port=None, timeout=5):
-    """Status of GET path through nginx, 0 if it does not answer."""
+def http_status(path, timeout=5):
+    """Status of GET path through the node's nginx, 0 if it does not answer."""
     import urllib.error
     import urllib.request
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port or manifest()['listen']}{path}", timeout=timeout) as r:
+        with urllib.request.urlopen(NODE.url(path, port=manifest()["listen"]), timeout=timeout) as r:
             return r.status
     except urllib.error.HTTPError as e:
         return e.code

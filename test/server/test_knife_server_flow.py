@@ -1,27 +1,32 @@
-"""The flow users run: a Chef Infra Server (chef-zero on loopback), `knife
-cookbook upload`, then a plain chef-client (not local mode) against it.
-
-Converges THIS machine with the default attributes.
+"""The flow users run: a Chef Infra Server (chef-zero on this host), `knife
+cookbook upload`, then a plain chef-client (not local mode) on a fresh node
+against it.
 """
 import json
 import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 
 import pytest
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "test", "nodes"))
+
+import settings  # noqa: E402
+from fixtures import fresh_node  # noqa: E402
+
 NODE = "uwsgi-fleet-server-flow"
 # Nothing from these may be uploaded as part of the cookbook.
 NOT_COOKBOOK = ("vendor/", ".kitchen/", "bench/", "test/", "bin/", ".git/", ".bundle/",
                 ".chef-local/", ".pytest_cache/")
 
 
-def free_port():
+def free_port(address):
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((address, 0))
         return s.getsockname()[1]
 
 
@@ -40,11 +45,11 @@ def run(args, **kwargs):
     return result.stdout
 
 
-def wait_for_port(port, timeout=60):
+def wait_for_port(address, port, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            socket.create_connection((address, port), timeout=1).close()
             return
         except OSError:
             time.sleep(0.2)
@@ -52,14 +57,21 @@ def wait_for_port(port, timeout=60):
 
 
 @pytest.fixture(scope="module")
-def chef_server(tmp_path_factory):
-    """chef-zero on a loopback port, plus a knife/client config pointing at it."""
+def node():
+    with fresh_node("server-flow") as node:
+        yield node
+
+
+@pytest.fixture(scope="module")
+def chef_server(node, tmp_path_factory):
+    """chef-zero on the host's address on the node network, plus a knife/client config pointing at it."""
     work = tmp_path_factory.mktemp("server-flow")
-    port = free_port()
-    server = subprocess.Popen(["bundle", "exec", "chef-zero", "--host", "127.0.0.1", "--port", str(port)],
+    address = settings.HOST_ADDRESS
+    port = free_port(address)
+    server = subprocess.Popen(["bundle", "exec", "chef-zero", "--host", address, "--port", str(port)],
                               cwd=REPO, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
-        wait_for_port(port)
+        wait_for_port(address, port)
         key = work / "client.pem"
         subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
         cookbooks = work / "cookbooks"
@@ -67,7 +79,7 @@ def chef_server(tmp_path_factory):
         (cookbooks / "uwsgi_fleet").symlink_to(REPO)
         config = work / "config.rb"
         config.write_text(
-            f"chef_server_url 'http://127.0.0.1:{port}'\n"
+            f"chef_server_url 'http://{address}:{port}'\n"
             f"node_name '{NODE}'\n"
             f"client_key '{key}'\n"
             f"cookbook_path ['{cookbooks}']\n"
@@ -102,11 +114,15 @@ def test_knife_uploads_only_cookbook_files(uploaded):
     assert leaked == []
 
 
-def test_chef_client_against_the_server_converges_and_serves(chef_server, uploaded):
-    out = run([os.path.join(REPO, "bin", "chef-client"), "--config", str(chef_server),
-               "--runlist", "recipe[uwsgi_fleet]"])
+def test_chef_client_on_a_node_against_the_server_converges_and_serves(node, chef_server, uploaded):
+    # The node's own client config: same server, the node's name, a key of its own.
+    server_url = next(line for line in chef_server.read_text().splitlines() if line.startswith("chef_server_url"))
+    node.run("mkdir -p /etc/chef && openssl genrsa -out /etc/chef/client.pem 2048 2>/dev/null")
+    node.run("cat > /etc/chef/client.rb", input=f"{server_url}\nnode_name '{NODE}'\n"
+             "client_key '/etc/chef/client.pem'\nchef_license 'accept-no-persist'\n")
+    out = node.output(f"{settings.CHEF_CLIENT} --config /etc/chef/client.rb --runlist 'recipe[uwsgi_fleet]' --no-color")
     assert "Chef Infra Client finished" in out or "Infra Phase complete" in out
-    with urllib.request.urlopen("http://127.0.0.1/_health", timeout=10) as response:
+    with urllib.request.urlopen(node.url("/_health"), timeout=10) as response:
         assert response.status == 200
         assert response.headers["X-Fleet-Instance"]
     found = run(["bundle", "exec", "knife", "search", "node", "recipes:uwsgi_fleet*", "--config", str(chef_server),

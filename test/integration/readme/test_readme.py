@@ -1,6 +1,8 @@
 """The README's `make converge` on a fresh node: it converged, said where the
-node serves, printed a DSN that works from another host, and a second run
-changed nothing. The node's shape is checked by the shared specs."""
+node serves, printed a DSN that works from another host, a second run changed
+nothing, and a run with a bad attribute failed naming it in its last lines.
+The node's shape is checked by the shared specs."""
+import json
 import re
 import urllib.parse
 import uuid
@@ -38,3 +40,12 @@ def test_the_printed_dsn_works_from_another_host(node, expected):
     client.close()
     project = parts.path.strip("/")
     assert node.exists(f"{expected.spool_dir}/{project}/{event_id}.json")
+
+
+def test_a_failed_make_converge_names_the_real_cause_in_its_last_lines(node):
+    # The one bad value make_converge.sh passed, e.g. {"uwsgi_fleet": {"web": {"threads": 0}}}.
+    (section, values), = json.loads(node.read("/root/bad-attributes.json"))["uwsgi_fleet"].items()
+    (key, value), = values.items()
+    tail = node.read("/root/make-converge-bad.log").strip().splitlines()[-3:]
+    assert any(f"node['uwsgi_fleet']['{section}']['{key}']" in line and f"got {value}" in line
+               for line in tail), tail
