@@ -1,17 +1,9 @@
-"""Open-loop load generator for the Sentry store endpoint.
-
-Requests go out on a fixed schedule (request i is due at start + i / rate), and
-each latency is measured from the request's *intended* send time, so a stalled
-server shows up as latency instead of as fewer requests (no coordinated
-omission). The generator reports its own lag: how late requests left versus
-their schedule, so a run where the generator itself fell behind is visible.
-
-One thread drives every connection through an epoll loop with non-blocking
-sockets and a minimal HTTP/1.1 client, so the generator's own CPU stays small
-(no thread per request, no GIL hand-offs, no http.client parsing).
-
-Used by the benchmark harness (bench/run.py) and the reliability tests.
-"""
+"""Open-loop load generator for the Sentry store endpoint (bench/run.py and the
+reliability tests). Requests go out on a fixed schedule and each latency counts
+from the request's *intended* send time, so a stalled server shows up as
+latency, not as fewer requests (no coordinated omission). One thread drives
+every connection through an epoll loop with a minimal HTTP/1.1 client, so the
+generator's own CPU stays small."""
 import collections
 import errno
 import json
@@ -67,10 +59,8 @@ def gzip_stored(data):
 
 @dataclass
 class Payload:
-    event_id: str
-    body: bytes          # gzip of the JSON event, as the SDK sends it
-    raw_size: int
-    tail: bytes = b""    # gzip of the event after its event_id (see fresh_body)
+    raw_size: int        # bytes of the JSON event
+    tail: bytes          # gzip of the event after its event_id (see fresh_body)
 
     def fresh_body(self, event_id):
         """The same event under a new event_id, without compressing it again.
@@ -84,15 +74,11 @@ class Payload:
 
 def make_payloads(count, seed=1, bands=SIZE_BANDS):
     """`count` distinct gzip events with sizes from the distribution (deterministic per seed)."""
-    rng = random.Random(seed)
-    payloads = []
+    rng, payloads = random.Random(seed), []
     for _ in range(count):
         event = make_event(rng, draw_size(rng, bands))
-        raw = json.dumps(event).encode()
-        rest = dict(event)
-        del rest["event_id"]
-        tail = gzip.compress(json.dumps(rest).encode()[1:], 6)
-        payloads.append(Payload(event["event_id"], gzip.compress(raw, 6), len(raw), tail))
+        rest = json.dumps({k: v for k, v in event.items() if k != "event_id"}).encode()[1:]
+        payloads.append(Payload(len(json.dumps(event)), gzip.compress(rest, 6)))
     return payloads
 
 
@@ -119,8 +105,6 @@ class Run:
     duration: float
     results: list = field(default_factory=list)
     started: float = 0.0
-    # run_profile: [(offset from started, duration, rate)] of each segment.
-    segments: list = field(default_factory=list)
 
     def counts(self):
         """requests sent, 2xx, other answers, connection errors."""
@@ -165,17 +149,12 @@ class LoadGenerator:
     def run_profile(self, segments, payload_offset=0, stop=None):
         """Open loop over consecutive (duration, rate) segments, e.g. base load
         with bursts: [(3, 80), (2, 240), (4, 80)]. Within a segment request j is
-        due at segment_start + j / rate; a rate of 0 is a pause. Returns a Run
-        whose `segments` lists (offset from started, duration, rate)."""
-        plan, offset = [], 0.0
-        for duration, rate in segments:
-            plan.append((offset, float(duration), float(rate)))
-            offset += duration
-        total = sum(int(d * r) for _, d, r in plan)
-        run = Run(rate=total / offset if offset else 0.0, duration=offset, segments=plan)
-        run.started = start = time.monotonic() + 0.05
-        schedule = (start + o + j / r for o, d, r in plan for j in range(int(d * r)))
-        run.results = self._loop(schedule, payload_offset, stop, start + offset)
+        due at segment_start + j / rate; a rate of 0 is a pause."""
+        offsets = [sum(d for d, _ in segments[:k]) for k in range(len(segments) + 1)]
+        run = Run(rate=sum(int(d * r) for d, r in segments) / (offsets[-1] or 1), duration=offsets[-1],
+                  started=time.monotonic() + 0.05)
+        schedule = (run.started + o + j / r for o, (d, r) in zip(offsets, segments) for j in range(int(d * r)))
+        run.results = self._loop(schedule, payload_offset, stop, run.started + offsets[-1])
         return run
 
     def closed_loop(self, concurrency, duration, warmup=0.0, payload_offset=0, stop=None):
