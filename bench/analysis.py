@@ -152,15 +152,37 @@ def ranked_shares(runs):
 
 # -- intervals ----------------------------------------------------------------------
 
-def _draw(reps, idx, stat, rng=None):
-    """The statistic on repeats `idx`, their blocks drawn with replacement (all
-    of them without rng) and pooled; a repeat given as a number (a saturation,
-    a goodput) is taken as it is, and averaged."""
+# Latency bins for the bootstrap: 1 % wide (log) from 0.1 ms to 100 s. A resample
+# is a weighted sum of its blocks' histograms: fast, and within 1 % of exact.
+EDGES = np.geomspace(0.1, 1e5, 1390)
+
+
+def _stat(hist, sums, counts, w, stat):
+    """stat of the blocks pooled with weights w (one row per resample)."""
+    if stat == "mean":
+        return (w @ sums) / (w @ counts)
+    out = []
+    for rows in np.array_split(w, max(1, len(w) // 500)):
+        cum = np.cumsum(rows @ hist, axis=1)
+        k = (cum < cum[:, -1:] * (int(stat[1:]) / 100)).sum(axis=1)     # the first bin that reaches q
+        out.append(np.sqrt(EDGES[k] * EDGES[k + 1]))
+    return np.concatenate(out)
+
+
+def _draws(reps, stat, idx, rng):
+    """(stat of each resample, stat of all): repeats idx[r] drawn (rows), then
+    within each drawn repeat its blocks with replacement. A repeat given as a
+    number (a saturation, a goodput) is taken as it is, and averaged."""
     if not isinstance(reps[0], list):
-        return float(np.mean([reps[i] for i in idx]))
-    v = np.concatenate([reps[i][j] for i in idx for j in (rng.integers(0, len(reps[i]), len(reps[i]))
-                                                          if rng else range(len(reps[i])))])
-    return float(np.mean(v)) if stat == "mean" else float(np.percentile(v, int(stat[1:]), method="inverted_cdf"))
+        vals = np.array(reps, dtype=float)
+        return vals[idx].mean(axis=1), float(vals.mean())
+    blocks = [b for rep in reps for b in rep]
+    hist = np.stack([np.histogram(b, EDGES)[0] for b in blocks]).astype(float)
+    sums, counts = np.array([b.sum() for b in blocks]), np.array([len(b) for b in blocks], dtype=float)
+    drawn = [(idx == i).sum(axis=1) for i in range(len(reps))]
+    w = np.concatenate([rng.multinomial(drawn[i] * len(rep), [1.0 / len(rep)] * len(rep))
+                        for i, rep in enumerate(reps)], axis=1).astype(float)
+    return _stat(hist, sums, counts, w, stat), float(_stat(hist, sums, counts, np.ones((1, len(blocks))), stat)[0])
 
 
 def interval(a, b=None, stat="p99", resamples=2000, level=0.95, seed=1):
@@ -170,22 +192,17 @@ def interval(a, b=None, stat="p99", resamples=2000, level=0.95, seed=1):
     sets = [s for s in (a, b) if s is not None]
     if any(not s or any(r is None or (isinstance(r, list) and not r) for r in s) for s in sets):
         return None
-    estimate = [_draw(s, range(len(s)), stat) for s in sets]
-    if b is not None and not estimate[1]:
-        return None
-    rng, draws = np.random.default_rng(seed), []
-    for _ in range(resamples):
-        ia = rng.integers(0, len(a), len(a))
-        va = _draw(a, ia, stat, rng)
-        if b is None:
-            draws.append(va)
-            continue
-        vb = _draw(b, ia if len(b) == len(a) else rng.integers(0, len(b), len(b)), stat, rng)
-        if vb:
-            draws.append(va / vb)
+    rng = np.random.default_rng(seed)
+    ia = rng.integers(0, len(a), (resamples, len(a)))
+    draws, estimate = _draws(a, stat, ia, rng)
+    if b is not None:
+        ib = ia if len(b) == len(a) else rng.integers(0, len(b), (resamples, len(b)))
+        db, eb = _draws(b, stat, ib, rng)
+        if not eb:
+            return None
+        draws, estimate = draws[db > 0] / db[db > 0], estimate / eb
     low, high = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
-    est = estimate[0] / estimate[1] if b is not None else estimate[0]
-    return {"estimate": round(est, 4), "low": round(float(low), 4), "high": round(float(high), 4)}
+    return {"estimate": round(estimate, 4), "low": round(float(low), 4), "high": round(float(high), 4)}
 
 
 def verdict(iv):
