@@ -83,17 +83,12 @@ def step_metrics(run, start, end, expected_labels=(), lag_behind_ms=LAG_BEHIND_M
     }
 
 
-def burst_metrics(run, warm, base_s, burst_s, recover_s, count, expected_labels=(), width=0.25):
-    """Base-load p99, the requests intended inside the bursts (accepted p99,
-    shed, goodput), and the p99 of each `width` s of intended time (the plot)."""
+def burst_metrics(run, warm, base_s, burst_s, recover_s, count, expected_labels=()):
+    """Base-load p99 and the requests intended inside the bursts (accepted p99, shed, goodput)."""
     base = step_metrics(run, warm, warm + base_s, expected_labels)
     bursts = [{"start_s": round(warm + base_s + k * (burst_s + recover_s), 3)} for k in range(count)]
     inside = [step_metrics(run, b["start_s"], b["start_s"] + burst_s, expected_labels) for b in bursts]
     whole = step_metrics(run, warm, run.duration, expected_labels)
-    windows = {}
-    for r in run.results:
-        if 200 <= r.status < 300:
-            windows.setdefault(int((r.intended - run.started) / width), []).append(r.latency)
     sent = sum(m["sent"] for m in inside) or 1
     return {
         "base_latency_ms": base["latency_ms"],
@@ -104,7 +99,6 @@ def burst_metrics(run, warm, base_s, burst_s, recover_s, count, expected_labels=
         "bursts": [dict(b, end_s=round(b["start_s"] + burst_s, 3)) for b in bursts],
         **{k: whole[k] for k in ("sent", "ok", "shed", "non_2xx", "conn_errors", "failed", "status_counts",
                                  "shares", "generator")},
-        "timeline": [[round((k + 0.5) * width, 3), _ms(percentile(v, 99)), len(v)] for k, v in sorted(windows.items())],
         "_blocks": [b for m in inside for b in m["_blocks"]],
     }
 

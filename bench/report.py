@@ -103,19 +103,10 @@ def markdown(r):
     return "\n".join(out) + "\n"
 
 
-def _save(fig, path):
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
-def _colors(names):
-    return {n: plt.get_cmap("tab10")(i % 10) for i, n in enumerate(names)}
-
-
 def plot_latency(r, path):
     """p50 and p99 pooled over the repeats (bars: 95 % interval), and achieved against offered rps."""
-    colors, (p50, p99, rate) = _colors(r["topologies"]), plt.subplots(1, 3, figsize=(16, 5))[1]
+    colors = {n: plt.get_cmap("tab10")(i % 10) for i, n in enumerate(r["topologies"])}
+    fig, (p50, p99, rate) = plt.subplots(1, 3, figsize=(16, 5))
     for name, t in r["topologies"].items():
         x = [lo["offered_rate"] for lo in t["loads"]]
         for ax, key in ((p50, "p50"), (p99, "p99")):
@@ -130,36 +121,18 @@ def plot_latency(r, path):
         ax.set_xlabel("offered rps")
         ax.grid(True, which="both", alpha=0.3)
     p50.legend(fontsize=8)
-    p50.figure.suptitle(f"uwsgi_fleet: N={r['processes']} T={r['threads']}, {r['machine']['cores']} cores, "
-                        f"{r['settings']['repeats']} repeats pooled (bars: 95 % interval)")
-    _save(p50.figure, path)
-
-
-def plot_burst(r, path):
-    colors = _colors(r["topologies"])
-    fig, ax = plt.subplots(figsize=(12, 5))
-    for name, t in r["topologies"].items():
-        first = t["burst"]["runs"][0]
-        tl = [p for p in first["timeline"] if p[1] is not None]
-        ax.plot([p[0] for p in tl], [p[1] for p in tl], label=name, color=colors[name], lw=1.2)
-        for b in first["bursts"]:
-            ax.axvspan(b["start_s"], b["end_s"], color="red", alpha=0.05)
-    ax.set_yscale("log")
-    ax.set_xlabel("seconds (by intended send time; red: bursts)")
-    ax.set_ylabel("rolling p99 over 250 ms (ms)")
-    ax.set_title(f"bursts: base {r['burst_rates']['base']:.0f} rps, bursts at {r['burst_rates']['burst']:.0f} rps "
-                 "(first repeat)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    _save(fig, path)
+    fig.suptitle(f"uwsgi_fleet: N={r['processes']} T={r['threads']}, {r['machine']['cores']} cores, "
+                 f"{r['settings']['repeats']} repeats pooled (bars: 95 % interval)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 def write_all(results, out):
     with open(os.path.join(out, "latest.md"), "w") as f:
         f.write(markdown(results))
     plot_latency(results, os.path.join(out, "latency.png"))
-    plot_burst(results, os.path.join(out, "burst.png"))
-    return ["latest.md", "latency.png", "burst.png"]
+    return ["latest.md", "latency.png"]
 
 
 if __name__ == "__main__":

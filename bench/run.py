@@ -133,9 +133,8 @@ class Harness:
 
     def measure_floors(self, repeat):
         self.progress.step(f"floors (repeat {repeat + 1}): CPU and spool I/O", 2 * self.mode["floor_s"] + 2)
-        f = floors.measure(self.payloads, seconds=self.mode["floor_s"], processes=self.processes,
+        f = floors.measure(self.payloads, self.fleet, seconds=self.mode["floor_s"], processes=self.processes,
                            threads=self.threads, cores=os.cpu_count() or 1,
-                           max_event_bytes=self.fleet.store_app.get("max_event_bytes", 20 << 20),
                            spool_dir=os.path.join(topology.BENCH_ROOT, "floor-io"))
         log(f"bench: floors: CPU {f['cpu']['events_per_s']:.0f} events/s, I/O {f['io']['events_per_s']:.0f} events/s")
         self.floors.append(f)
