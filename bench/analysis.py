@@ -61,7 +61,7 @@ def step_metrics(run, start, end, expected_labels=(), lag_behind_ms=LAG_BEHIND_M
     for _, delta in sorted([(r.sent, 1) for r in rs] + [(r.done, -1) for r in rs]):
         in_flight += delta
         peak = max(peak, in_flight)
-    n, window = len(rs), end - start
+    n, window, blks = len(rs), end - start, blocks(rs, run.started, start, end)
     return {
         "sent_rate": round(n / window, 2), "window_s": round(window, 3),
         "sent": n, "ok": len(ok), "shed": len(shed), "non_2xx": n - len(ok) - conn_errors,
@@ -79,7 +79,8 @@ def step_metrics(run, start, end, expected_labels=(), lag_behind_ms=LAG_BEHIND_M
         "imbalance": round(max(share.values()) * max(len(share), 1), 3) if ok else None,
         "generator": {"lag_p99_ms": _ms(lag_p99), "lag_max_ms": _ms(lags[-1] if lags else 0.0),
                       "behind": bool(lags) and lag_p99 * 1000.0 > lag_behind_ms, "max_in_flight": peak},
-        "_blocks": blocks(rs, run.started, start, end),
+        "block_p99_ms": [round(float(np.percentile(b, 99, method="inverted_cdf")), 2) for b in blks],
+        "_blocks": blks,
     }
 
 

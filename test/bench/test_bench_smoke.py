@@ -47,7 +47,7 @@ STEP_RUN = {
     "non_2xx": int, "conn_errors": int, "error_rate": NUM, "shed_rate": NUM, "failed_rate": NUM,
     "status_counts": dict, "achieved_rate": NUM, "offered_rate": NUM,
     "latency_ms": {k: NUM for k in ("p50", "p90", "p99", "p99.9", "max", "mean")},
-    "shed_latency_ms": {"p50": OPT, "p99": OPT}, "shed_with_retry_after": int,
+    "shed_latency_ms": {"p50": OPT, "p99": OPT}, "shed_with_retry_after": int, "block_p99_ms": [NUM],
     "backend_counts": dict, "shares": dict, "imbalance": NUM,
     "generator": {"lag_p99_ms": NUM, "lag_max_ms": NUM, "behind": bool, "max_in_flight": int},
     "cpu": CPU_RUN,
