@@ -10,6 +10,7 @@ import io
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -72,8 +73,14 @@ def _forked(count, worker, **job):
     """worker(k) in `count` forked processes at once, all starting together."""
     _JOB.clear()
     _JOB.update(job, start=time.monotonic() + 0.3)
-    with multiprocessing.get_context("fork").Pool(count) as pool:
+    with multiprocessing.get_context("fork").Pool(count, _quiet) as pool:
         return pool.map(worker, range(count))
+
+
+def _quiet():
+    """Workers leave Ctrl-C to the harness and die plainly when the pool ends them."""
+    for sig, action in ((signal.SIGINT, signal.SIG_IGN), (signal.SIGTERM, signal.SIG_DFL), (signal.SIGHUP, signal.SIG_DFL)):
+        signal.signal(sig, action)
 
 
 def measure(payloads, fleet, *, seconds, processes, threads, cores, spool_dir):

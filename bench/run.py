@@ -250,8 +250,10 @@ def main(argv=None):
     log(f"bench: done in {fmt_s(out['duration_s'])}: {path}, latest.json, " + ", ".join(written))
     for line in report.goal_lines(out):
         log(f"bench: {line}")
-    for w in out["warnings"]:
+    for w in out["warnings"][:10]:
         log(f"bench: warning: {w}")
+    if len(out["warnings"]) > 10:
+        log(f"bench: {len(out['warnings']) - 10} more warnings in latest.md")
     return 0
 
 
