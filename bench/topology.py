@@ -236,11 +236,13 @@ class Topology:
             raise BenchError(f"{self.name}: died during the run: {dead}")
 
     def health(self):
-        """/_health through nginx: which code the app servers run."""
+        """/_health through nginx: which code the app servers run ({} when it does not say)."""
         conn = http.client.HTTPConnection(self.host, self.listen_port, timeout=5)
         try:
             conn.request("GET", "/_health")
             return json.loads(conn.getresponse().read())
+        except (OSError, ValueError, http.client.HTTPException):
+            return {}
         finally:
             conn.close()
 
