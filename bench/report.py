@@ -1,6 +1,8 @@
-"""latest.md and the PNG plots from a results dict (the JSON written by run.py).
+"""latest.md and latency.png from a results dict (the JSON written by run.py),
+and whether two runs agree.
 
     /usr/bin/python3 bench/report.py bench/results/latest.json   # redraw from a JSON
+    /usr/bin/python3 bench/report.py A.json B.json               # do A's and B's intervals overlap?
 """
 import json
 import os
@@ -135,8 +137,27 @@ def write_all(results, out):
     return ["latest.md", "latency.png"]
 
 
+def agreement(a, b):
+    """Markdown: each goal and ratio of two runs, and whether their intervals overlap."""
+    def rows(r):
+        out = {("goal", g["goal"]): g if "estimate" in g else None for g in r["goals"]}
+        return {**out, **{(x["ratio"], x["of"]): x["interval"] for x in r["ratios"]}}
+    ra, rb = rows(a), rows(b)
+    out = [f"| ratio | of | {a['started']} | {b['started']} | overlap |", "|---|---|---|---|---|"]
+    for key in (k for k in ra if k in rb):
+        x, y = ra[key], rb[key]
+        overlap = "–" if not (x and y) else "yes" if x["low"] <= y["high"] and y["low"] <= x["high"] else "**no**"
+        out.append(f"| {key[0]} | {key[1]} | {_iv(x)} | {_iv(y)} | {overlap} |")
+    return "\n".join(out) + "\n"
+
+
 if __name__ == "__main__":
-    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "results", "latest.json")
-    with open(path) as f:
-        res = json.load(f)
-    print(", ".join(write_all(res, os.path.dirname(os.path.abspath(path)))))
+    paths = sys.argv[1:] or [os.path.join(os.path.dirname(__file__), "results", "latest.json")]
+    runs = []
+    for path in paths:
+        with open(path) as f:
+            runs.append(json.load(f))
+    if len(runs) == 2:
+        print(agreement(*runs), end="")
+    else:
+        print(", ".join(write_all(runs[0], os.path.dirname(os.path.abspath(paths[0])))))

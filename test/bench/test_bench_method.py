@@ -80,3 +80,16 @@ def test_bench_code_is_smaller_than_the_product():
                     if "__pycache__" not in p)
     bench = lines(glob.glob(os.path.join(REPO, "bench", "*.py")))
     assert bench < product, f"bench/*.py has {bench} lines, the product {product}"
+
+
+def test_two_runs_are_compared_interval_by_interval():
+    import report
+
+    def run(started, low, high):
+        iv = {"estimate": (low + high) / 2, "low": low, "high": high}
+        return {"started": started, "goals": [dict(iv, goal="fleet saturation / the lower floor")],
+                "ratios": [{"ratio": "fleet / single", "of": "p99 @85%", "interval": iv}]}
+    text = report.agreement(run("a", 0.5, 0.9), run("b", 0.8, 1.2))
+    assert text.count("| yes |") == 2
+    text = report.agreement(run("a", 0.5, 0.7), run("b", 0.8, 1.2))
+    assert text.count("| **no** |") == 2
