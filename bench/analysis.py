@@ -1,5 +1,5 @@
-"""Numbers from loadgen Runs: per-step metrics (accepted, shed, failed), bursts,
-the median/min/max over repeats, and bootstrap intervals. Pure functions."""
+"""Numbers from loadgen Runs: per-step metrics (accepted, shed, failed), the
+median/min/max over repeats, and bootstrap intervals. Pure functions."""
 import statistics
 from collections import Counter
 
@@ -81,26 +81,6 @@ def step_metrics(run, start, end, expected_labels=(), lag_behind_ms=LAG_BEHIND_M
                       "behind": bool(lags) and lag_p99 * 1000.0 > lag_behind_ms, "max_in_flight": peak},
         "block_p99_ms": [round(float(np.percentile(b, 99, method="inverted_cdf")), 2) for b in blks],
         "_blocks": blks,
-    }
-
-
-def burst_metrics(run, warm, base_s, burst_s, recover_s, count, expected_labels=()):
-    """Base-load p99 and the requests intended inside the bursts (accepted p99, shed, goodput)."""
-    base = step_metrics(run, warm, warm + base_s, expected_labels)
-    bursts = [{"start_s": round(warm + base_s + k * (burst_s + recover_s), 3)} for k in range(count)]
-    inside = [step_metrics(run, b["start_s"], b["start_s"] + burst_s, expected_labels) for b in bursts]
-    whole = step_metrics(run, warm, run.duration, expected_labels)
-    sent = sum(m["sent"] for m in inside) or 1
-    return {
-        "base_latency_ms": base["latency_ms"],
-        "burst_latency_ms": latency_summary([x / 1000.0 for m in inside for blk in m["_blocks"] for x in blk]),
-        "burst_achieved_rate": round(statistics.fmean(m["achieved_rate"] for m in inside), 2),
-        "burst_shed_rate": round(sum(m["shed"] for m in inside) / sent, 5),
-        "burst_failed_rate": round(sum(m["failed"] for m in inside) / sent, 5),
-        "bursts": [dict(b, end_s=round(b["start_s"] + burst_s, 3)) for b in bursts],
-        **{k: whole[k] for k in ("sent", "ok", "shed", "non_2xx", "conn_errors", "failed", "status_counts",
-                                 "shares", "generator")},
-        "_blocks": [b for m in inside for b in m["_blocks"]],
     }
 
 

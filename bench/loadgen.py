@@ -110,8 +110,7 @@ class Run:
         """requests sent, 2xx, other answers, connection errors."""
         ok = sum(1 for r in self.results if 200 <= r.status < 300)
         errors = sum(1 for r in self.results if r.status == 0)
-        return {"sent": len(self.results), "ok": ok, "other": len(self.results) - ok - errors,
-                "errors": errors}
+        return {"sent": len(self.results), "ok": ok, "other": len(self.results) - ok - errors, "errors": errors}
 
     def accepted_event_ids(self):
         return [r.event_id for r in self.results if r.status == 200]

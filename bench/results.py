@@ -21,8 +21,6 @@ STEP_KEYS = ("achieved_rate", "error_rate", "shed_rate", "failed_rate", "imbalan
              *(f"cpu/{k}" for k in ("system_cores", "irq_cores", "servers_cores", "generator_cores",
                                     "generator_user_cores", "generator_sys_cores", "generator_us_per_request",
                                     "other_cores")))
-BURST_KEYS = ("base_latency_ms/p99", "burst_latency_ms/p99", "burst_latency_ms/max", "burst_achieved_rate",
-              "burst_shed_rate", "burst_failed_rate", "generator/lag_p99_ms", "cpu/generator_cores")
 
 
 def _version(argv, pattern):
@@ -39,13 +37,12 @@ def machine():
         model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), None)
     with open("/proc/meminfo") as f:
         mem_kb = int(f.readline().split()[1])
+    versions = {"nginx": ([topology.NGINX, "-v"], r"nginx/(\S+)"), "uwsgi": (["/usr/bin/uwsgi", "--version"], r"(\S+)"),
+                "python": (["/usr/bin/python3", "--version"], r"Python (\S+)"),
+                "gunicorn": ([render.GUNICORN, "--version"], r"version ([^\s)]+)")}
     return {"cores": os.cpu_count(), "cpu_model": model, "mem_total_kb": mem_kb, "kernel": platform.release(),
             "os": platform.freedesktop_os_release().get("PRETTY_NAME"), "loadavg_at_end": os.getloadavg(),
-            "nginx": _version([topology.NGINX, "-v"], r"nginx/(\S+)"),
-            "uwsgi": _version(["/usr/bin/uwsgi", "--version"], r"(\S+)"),
-            "python": _version(["/usr/bin/python3", "--version"], r"Python (\S+)"),
-            "gunicorn": _version([render.GUNICORN, "--version"], r"version ([^\s)]+)"),
-            "loadgen_python": platform.python_version()}
+            "loadgen_python": platform.python_version(), **{k: _version(*v) for k, v in versions.items()}}
 
 
 def step_entry(runs, resamples):
@@ -119,14 +116,10 @@ def topology_entry(h, name, fractions):
                        "reached": all(s["reached"] for s in sat) if sat else None},
         "loads": [dict(step_entry([rep[i] for rep in d["loads"]], n), load=load, offered_rate=rate)
                   for i, (load, rate) in enumerate(zip(h.loads, h.rates))],
-        "memory": {"instances": [{"label": inst["label"], "processes": inst["processes"],
-                                  **{k: analysis.agg(x["instances"][j][k] for x in mems)["median"]
-                                     for k in ("rss_kb", "pss_kb")}} for j, inst in enumerate(mems[0]["instances"])],
-                   **analysis.aggregate(mems, ("app_total/rss_kb", "app_total/pss_kb", "nginx/rss_kb", "nginx/pss_kb")),
+        "memory": {**analysis.aggregate(mems, ("app_total/rss_kb", "app_total/pss_kb", "nginx/rss_kb", "nginx/pss_kb")),
                    "runs": mems},
-        "burst": {**analysis.aggregate(bursts, BURST_KEYS), "errors": analysis.totals(bursts),
-                  "accepted_p99_ms": analysis.interval([b["_blocks"] for b in bursts], resamples=n),
-                  "runs": bursts},
+        "burst": dict(step_entry(bursts, n), load=profiles.BURST_LOAD, base_p99_ms=analysis.agg(
+            b["base_latency_ms"]["p99"] for b in bursts), offered_rate=round(profiles.BURST_LOAD * h.reference, 1)),
         "sustained": dict(step_entry(d["sustained"], n), load=profiles.SUSTAINED_LOAD,
                           offered_rate=round(profiles.SUSTAINED_LOAD * h.reference, 1),
                           goodput_fraction_of_saturation=fractions[name]["goodput"]),

@@ -37,15 +37,15 @@ import topology  # noqa: E402
 MODES = {
     "quick": dict(repeats=3, loads=(0.3, 0.6, 0.85), step=5.0, warm=2.0, settle=0.5, probe=1.5,
                   ramp_step=1.5, ramp_warm=0.5, ramp_start=0.85, ramp_growth=1.15, ramp_max_steps=6,
-                  burst_base=2.0, burst=2.0, burst_recover=3.0, bursts=1, sustained=4.0, floor_s=1.5,
+                  burst_base=2.0, burst=2.0, burst_recover=3.0, sustained=4.0, floor_s=1.5,
                   payloads=300, resamples=2000),
     "full": dict(repeats=5, loads=(0.3, 0.6, 0.85, 0.95), step=10.0, warm=3.0, settle=1.0, probe=3.0,
                  ramp_step=3.0, ramp_warm=1.0, ramp_start=0.8, ramp_growth=1.07, ramp_max_steps=10,
-                 burst_base=5.0, burst=2.0, burst_recover=6.0, bursts=3, sustained=8.0, floor_s=3.0,
+                 burst_base=5.0, burst=3.0, burst_recover=6.0, sustained=8.0, floor_s=3.0,
                  payloads=1000, resamples=4000),
     "smoke": dict(repeats=1, loads=(0.3,), step=1.0, warm=0.3, settle=0.1, probe=0.7,
                   ramp_step=0.7, ramp_warm=0.2, ramp_start=0.85, ramp_growth=1.1, ramp_max_steps=2,
-                  burst_base=0.6, burst=0.6, burst_recover=0.8, bursts=1, sustained=0.6, floor_s=0.3,
+                  burst_base=0.6, burst=0.6, burst_recover=0.8, sustained=0.6, floor_s=0.3,
                   payloads=30, resamples=200),
 }
 START_STOP_S = 2.0
@@ -106,7 +106,7 @@ class Harness:
         self.floors, self.commands, self.server_code = [], {}, None
         m, n, r = mode, len(self.names), self.repeats
         ramp = 0 if args.saturation else n * r * (START_STOP_S + 4 * (m["ramp_warm"] + m["ramp_step"] + m["settle"]))
-        over = 2 * m["warm"] + m["burst_base"] + m["bursts"] * (m["burst"] + m["burst_recover"]) + m["sustained"] + 4
+        over = 2 * m["warm"] + m["burst_base"] + m["burst"] + m["burst_recover"] + m["sustained"] + 4
         self.progress = Progress(ramp + r * (2 * m["floor_s"] + 2) + n * r * (
             2 * START_STOP_S + len(self.loads) * (m["warm"] + m["step"] + m["settle"]) + over))
 

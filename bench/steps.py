@@ -70,7 +70,7 @@ class StepRunner:
         cpu = cpu_delta(before, _sample(topo), len(run.results))
         self.offset += len(run.results)
         topo.check_alive()
-        metrics = [dict(analysis.step_metrics(run, a, b, topo.expected_labels()), cpu=cpu)
+        metrics = [dict(analysis.step_metrics(run, a, b, topo.labels), cpu=cpu)
                    for a, b in windows]
         self.reset(topo)
         return run, cpu, metrics

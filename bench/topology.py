@@ -43,23 +43,19 @@ class BenchError(RuntimeError):
 # -- process groups -------------------------------------------------------------
 
 def _state(entries=None):
-    """The process groups this harness started (read, or write `entries`)."""
-    if entries is None:
-        try:
-            with open(STATE_FILE) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return []
-    os.makedirs(BENCH_ROOT, exist_ok=True)
-    with open(STATE_FILE + ".tmp", "w") as f:
-        json.dump(entries, f)
-    os.replace(STATE_FILE + ".tmp", STATE_FILE)
+    """The process groups this harness started [{pgid, start}] (read, or write `entries`)."""
+    if entries is not None:
+        with open(STATE_FILE + ".tmp", "w") as f:
+            json.dump(entries, f)
+        return os.replace(STATE_FILE + ".tmp", STATE_FILE)
+    with contextlib.suppress(OSError, ValueError), open(STATE_FILE) as f:
+        return json.load(f)
+    return []
 
 
 def _record(pgid, add=True):
-    entries = [e for e in _state() if e["pgid"] != pgid]
     st = procfs.stat(pgid) if add else None
-    _state(entries + ([{"pgid": pgid, "start": st["start"]}] if st else []))
+    _state([e for e in _state() if e["pgid"] != pgid] + ([{"pgid": pgid, "start": st["start"]}] if st else []))
 
 
 def kill_groups(pgids, grace=5.0):
@@ -150,14 +146,9 @@ class Topology:
         self.config_path = os.path.join(self.run_dir, "store_app.json")
         self.log_dir, self.project_id, self.hops, self.hop_ms = log_dir, project_id, hops, hop_ms
         self.public_key = secrets.token_hex(16)
-        self.host = LOOPBACK
-        self.procs, self.commands = [], {}
-
-    def expected_labels(self):
-        """X-Fleet-Instance values: i<k> for fleet's instances, w<k> for workers."""
-        if self.name.startswith("fleet"):
-            return tuple(f"i{k}" for k in range(self.processes))
-        return tuple(f"w{k + 1}" for k in range(self.processes))
+        self.host, self.procs, self.commands = LOOPBACK, [], {}
+        # X-Fleet-Instance values: i<k> for fleet's instances, w<k> for the workers of one server.
+        self.labels = tuple(f"i{k}" if name.startswith("fleet") else f"w{k + 1}" for k in range(processes))
 
     def _prepare(self):
         pw = pwd.getpwnam(self.fleet.user)
