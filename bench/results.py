@@ -70,8 +70,9 @@ def _series(h):
 
 
 def _goal(text, iv, op, target, cross=False):
-    """met: the estimate meets the target (and, comparing two topologies, the
-    interval's upper end is below 1); interval: within, straddling or outside the target."""
+    """met: the estimate meets the target (and, where issue 13 asks it of the
+    85 % comparisons, the interval's upper end is below 1); interval: within,
+    straddling or outside the target."""
     if iv is None:
         return {"goal": text, "target": f"{op} {target}", "status": "no data"}
     ok = (lambda x: x <= target) if op == "<=" else (lambda x: x >= target)
@@ -92,7 +93,7 @@ def comparisons(h):
     ratios = [{"ratio": f"{s} / {o}", "of": w, "interval": iv, "verdict": analysis.verdict(iv)}
               for o in h.names if o != s for w in series if w != "lower floor" for iv in [ratio(s, o, w)]]
     at = f"p99 @{min(h.loads, key=lambda x: abs(x - 0.85)):.0%}"
-    goals = [_goal(f"{s} burst p99 (accepted) / single's", ratio(s, "single", "burst p99 (accepted)"), "<=", 1.0, True),
+    goals = [_goal(f"{s} burst p99 (accepted) / single's", ratio(s, "single", "burst p99 (accepted)"), "<=", 1.0),
              _goal(f"{s} sustained 150 % p99 / its own {at}", ratio(s, s, "sustained 150 % p99 (accepted)", at),
                    "<=", 2.0),
              _goal(f"{s} sustained 150 % goodput / its saturation", ratio(s, s, "sustained 150 % goodput",

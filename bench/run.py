@@ -144,10 +144,19 @@ class Harness:
         log(f"bench: {topo.name} saturation {s['rate']:.0f} rps")
         data["saturation"].append(s)
 
+    def fixed_loads(self, topo, data):
+        data["loads"].append(profiles.loads(self.runner, topo, self.mode, self.loads, self.rates, self.progress))
+        data["memory"].append(topo.memory())    # after the highest load: workers warm, buffers grown
+
+    def overload(self, topo, data):
+        burst, sustained = profiles.overload(self.runner, topo, self.mode, self.reference, self.progress)
+        data["burst"].append(burst)
+        data["sustained"].append(sustained)
+
     def run(self):
-        started, t0, m, p = datetime.datetime.now(datetime.timezone.utc), time.monotonic(), self.mode, self.progress
+        started, t0 = datetime.datetime.now(datetime.timezone.utc), time.monotonic()
         log(f"bench: {len(self.names)} topologies x {self.repeats} repeats, N={self.processes} T={self.threads}, "
-            f"planned ~{fmt_s(p.planned)}")
+            f"planned ~{fmt_s(self.progress.planned)}")
         if self.args.saturation:
             self.best, self.reference = None, self.args.saturation
             for repeat in range(self.repeats):
@@ -160,11 +169,8 @@ class Harness:
         self.rates = [round(load * self.reference, 1) for load in self.loads]
         log(f"bench: reference saturation {self.reference:.0f} rps ({self.best or '--saturation'}); "
             f"loads {', '.join(f'{r:.0f}' for r in self.rates)} rps")
-        self.phase("loads", lambda topo, d: (d["loads"].append(profiles.loads(self.runner, topo, m, self.loads,
-                                                                              self.rates, p)),
-                                             d["memory"].append(topo.memory())))
-        self.phase("overload", lambda topo, d: [d[k].append(v) for k, v in zip(
-            ("burst", "sustained"), profiles.overload(self.runner, topo, m, self.reference, p))])
+        self.phase("loads", self.fixed_loads)
+        self.phase("overload", self.overload)
         log("bench: intervals (bootstrap)")
         return results.assemble(self, started, time.monotonic() - t0)
 
