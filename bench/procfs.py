@@ -72,8 +72,9 @@ def memory_of(pids):
 
 def machine_ticks():
     """(busy, total, irq) CPU ticks of the whole machine since boot: busy excludes
-    idle and iowait; irq is interrupt and softirq time (loopback networking,
-    block I/O completions), which no process is charged for."""
+    idle, iowait and steal (the hypervisor running someone else); irq is interrupt
+    and softirq time (loopback networking, block I/O completions), which no
+    process is charged for."""
     with open("/proc/stat") as f:
-        values = [int(x) for x in f.readline().split()[1:]]
-    return sum(values) - values[3] - values[4], sum(values), values[5] + values[6]
+        v = [int(x) for x in f.readline().split()[1:9]]    # user nice system idle iowait irq softirq steal
+    return sum(v) - v[3] - v[4] - v[7], sum(v), v[5] + v[6]
