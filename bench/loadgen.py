@@ -177,8 +177,8 @@ class LoadGenerator:
         prefix, count, nxt, sweep = os.urandom(8).hex(), 0, next(schedule, None), time.monotonic()
         try:
             while True:
-                now = time.monotonic()
-                if stop is not None and stop.is_set():
+                now, stopped = time.monotonic(), stop is not None and stop.is_set()
+                if stopped:
                     nxt, closed = None, 0
                 while nxt is not None and nxt <= now:
                     waiting.append(nxt)
@@ -194,7 +194,7 @@ class LoadGenerator:
                               b"%sContent-Length: %d\r\n\r\n%s" % (self.head, len(body), body))
                     busy.add(conn)
                     self._write(sel, conn, busy, results)
-                if nxt is None and not waiting and not busy and (not closed or now >= end):
+                if nxt is None and not waiting and not busy and (now >= end or stopped):
                     return sorted(results, key=lambda r: r.intended)
                 if now - sweep > 0.5:
                     sweep = now
