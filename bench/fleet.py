@@ -56,7 +56,7 @@ def read_fleet(name=None):
     return Fleet(manifest, _nginx_text(read, manifest), instances, store_app, sources)
 
 
-def _nginx_text(read, manifest):
+def _nginx_text(read, manifest, path=NGINX_CONF):
     """nginx.conf, its conf.d / sites-enabled includes replaced by the files that
     proxy to this fleet's ports (the fleet's own site), the others left out."""
     bind = manifest.get("bind_address", "127.0.0.1")
@@ -64,15 +64,12 @@ def _nginx_text(read, manifest):
 
     def inline(match):
         texts = []
-        for f in sorted(glob.glob(os.path.join("/etc/nginx", match.group(2)))):
+        for f in sorted(glob.glob(match.group(2))):
             with open(f) as site:
                 if any(m in site.read() for m in mine):
                     texts.append(read(f))
         return "".join(match.group(1) + line + "\n" for t in texts for line in t.splitlines())
-
-    text = read(NGINX_CONF)
-    return re.sub(r"^([ \t]*)include\s+/etc/nginx/((?:sites-enabled|conf\.d)/[^;]*);[ \t]*\n", inline, text,
-                  flags=re.M)
+    return re.sub(r"^([ \t]*)include\s+(/\S*/(?:sites-enabled|conf\.d)/[^;]*);[ \t]*\n", inline, read(path), flags=re.M)
 
 
 def _supervisor_instance(read, manifest, port):

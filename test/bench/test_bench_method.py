@@ -93,3 +93,21 @@ def test_two_runs_are_compared_interval_by_interval():
     assert text.count("| yes |") == 2
     text = report.agreement(run("a", 0.5, 0.7), run("b", 0.8, 1.2))
     assert text.count("| **no** |") == 2
+
+
+def test_the_fleets_own_site_is_inlined_and_other_sites_left_out(tmp_path):
+    import fleet
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "store.conf").write_text("upstream store {\n    server 127.0.0.1:9000;\n}\n")
+    (tmp_path / "conf.d" / "other.conf").write_text("server {\n    listen 8080;\n}\n")
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"pid /run/nginx.pid;\nhttp {{\n    include {tmp_path}/conf.d/*.conf;\n}}\n")
+    sources = {}
+
+    def read(path):
+        sources[path] = True
+        return open(path).read()
+    text = fleet._nginx_text(read, {"ports": [9000], "bind_address": "127.0.0.1"}, str(conf))
+    assert "    upstream store {\n        server 127.0.0.1:9000;" in text
+    assert "8080" not in text and "include" not in text
+    assert sorted(sources) == sorted([str(conf), str(tmp_path / "conf.d" / "store.conf")])
