@@ -36,9 +36,11 @@ class Fleet:
 
 
 def read_fleet(name=None):
-    """The converged fleet (`name`: a named fleet's manifest); FleetError when
-    the node is not converged."""
-    path = NAMED_MANIFEST.format(name=name) if name else MANIFEST
+    """The converged fleet (`name`: a named fleet's manifest; without one, the
+    node's only fleet); FleetError when the node is not converged."""
+    named = sorted(glob.glob(NAMED_MANIFEST.format(name="*")))
+    path = NAMED_MANIFEST.format(name=name) if name else MANIFEST if os.path.exists(MANIFEST) or len(named) != 1 \
+        else named[0]
     sources = {}
 
     def read(p):
@@ -51,6 +53,9 @@ def read_fleet(name=None):
         return data.decode()
 
     manifest = json.loads(read(path))
+    if manifest.get("process_manager", "supervisor") != "supervisor":
+        raise FleetError(f"{path}: instances run under {manifest['process_manager']}; bench/fleet.py reads "
+                         "supervisor programs only (_supervisor_instance is the function to extend)")
     store_app = json.loads(read(manifest.get("store_app_config", "/etc/uwsgi_fleet/store_app.json")))
     instances = [_supervisor_instance(read, manifest, port) for port in manifest["ports"]]
     return Fleet(manifest, _nginx_text(read, manifest), instances, store_app, sources)
