@@ -1,6 +1,8 @@
-"""latest.md and the PNG plots from a results dict (the JSON written by run.py).
+"""latest.md and latency.png from a results dict (the JSON written by run.py),
+and whether two runs agree.
 
     /usr/bin/python3 bench/report.py bench/results/latest.json   # redraw from a JSON
+    /usr/bin/python3 bench/report.py A.json B.json               # do A's and B's intervals overlap?
 """
 import json
 import os
@@ -11,241 +13,146 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-LATENCY_KEYS = ("p50", "p90", "p99", "p99.9", "max")
-
-
 def _num(v, digits=0):
-    if v is None:
-        return "–"
-    return f"{v:,.{digits}f}"
+    return "–" if v is None else f"{v:,.{digits}f}"
 
 
 def _spread(a, digits=0):
-    """'median (min–max)' of an agg dict."""
+    """'median (min–max)' of an agg."""
     if not a or a.get("median") is None:
         return "–"
     lo, hi = _num(a["min"], digits), _num(a["max"], digits)
-    if a["n"] <= 1 or lo == hi:
-        return _num(a["median"], digits)
-    return f"{_num(a['median'], digits)} ({lo}–{hi})"
+    return _num(a["median"], digits) if a["n"] <= 1 or lo == hi else f"{_num(a['median'], digits)} ({lo}–{hi})"
+
+
+def _iv(iv, digits=2):
+    """'estimate [low, high]' of an interval."""
+    return "–" if not iv else f"{iv['estimate']:,.{digits}f} [{iv['low']:,.{digits}f}, {iv['high']:,.{digits}f}]"
 
 
 def _pct(a):
-    if not a or a.get("median") is None:
-        return "–"
-    lo, hi = f"{a['min']:.0%}", f"{a['max']:.0%}"
-    if a["n"] <= 1 or lo == hi:
-        return f"{a['median']:.0%}"
-    return f"{a['median']:.0%} ({lo}–{hi})"
+    return "–" if not a or a.get("median") is None else f"{a['median']:.1%}"
 
 
-def _mb(kb):
-    return "–" if kb is None else f"{kb / 1024:.1f}"
+def goal_lines(r):
+    """Each goal of issue 13 with its interval, one line each."""
+    return [f"goal: {g['goal']} = {_iv(g if 'estimate' in g else None)} (target {g['target']}): {g['status']}"
+            + (f" (interval {g['interval']} the target)" if "interval" in g else "") for g in r["goals"]]
 
 
 def markdown(r):
-    m, w = r["machine"], r["workload"]
-    out = [f"# uwsgi_fleet benchmark ({r['mode']}, {r['started']})", ""]
-    out.append(f"Machine: {m['cores']} cores ({m.get('cpu_model') or '?'}), kernel {m['kernel']}, "
-               f"nginx {m['nginx']}, {m['uwsgi'] and 'uWSGI ' + m['uwsgi']}, Python {m['python']}, "
-               f"gunicorn {m['gunicorn']}. Load average at start: {m.get('loadavg_at_start')}.")
-    out.append(f"N = {r['processes']} instances/workers, T = {r['threads']} threads each "
-               f"({r['processes_source'] or 'target'}). Repeats: {r['settings']['repeats']}, "
-               f"load steps {r['settings']['step_s']:g} s. Run took {r['duration_s']:.0f} s.")
-    bands = ", ".join(f"{b['share']:.0%} {b['low_bytes'] // 1000}–{b['high_bytes'] // 1000} kB"
-                      for b in w["size_bands"])
-    out.append(f"Workload: Sentry SDK store requests (gzip JSON + X-Sentry-Auth), event sizes {bands} "
-               f"(log-uniform in each band; mean {w['raw_bytes']['mean'] / 1000:.0f} kB raw, "
-               f"{w['gzip_bytes']['mean'] / 1000:.0f} kB gzip), {w['payloads']} event bodies (a new event_id per request), seed {w['seed']}; "
-               f"simulated auth/quota hops: {w['simulated_hops']} x {w['simulated_hop_ms']} ms.")
-    ref = r["reference"]
-    rates = ", ".join(f"{o['load']:.0%} = {o['rate']:.0f} rps" for o in r["offered_rates"])
-    out.append(f"Reference saturation: {ref['saturation_rate']:.0f} rps ({ref['topology'] or ref['source']}); "
-               f"offered loads: {rates}. Cells are median (min–max) over repeats.")
-    out += ["", "## Saturation and memory", "",
-            "| topology | saturation rps | sustained rps | app RSS MB (PSS) | per instance RSS MB | nginx RSS MB |",
-            "|---|---|---|---|---|---|"]
+    m, w, s, fl = r["machine"], r["workload"], r["settings"], r["floors"]
+    out = [f"# uwsgi_fleet benchmark ({r['mode']}, {r['started']})", "",
+           f"Machine: {m['cores']} cores ({m.get('cpu_model') or '?'}), kernel {m['kernel']}, nginx {m['nginx']}, "
+           f"uWSGI {m['uwsgi']}, Python {m['python']}, gunicorn {m['gunicorn']}; load average at the end "
+           f"{m['loadavg_at_end']}. N = {r['processes']}, T = {r['threads']} ({r['processes_source']}). "
+           f"{s['repeats']} repeats in a rotated order, load steps {s['warm']:g} s warm + {s['step']:g} s measured. "
+           f"Run took {r['duration_s']:.0f} s.",
+           f"Workload: Sentry SDK store requests, {w['payloads']} event bodies (mean {w['raw_bytes']['mean'] / 1000:.0f} "
+           f"kB raw, {w['gzip_bytes']['mean'] / 1000:.0f} kB gzip), a new event_id each, seed {w['seed']}; simulated "
+           f"auth/quota hops {w['simulated_hops']} x {w['simulated_hop_ms']} ms. Reference saturation "
+           f"{r['reference']['saturation_rate']:.0f} rps ({r['reference']['topology'] or r['reference']['source']}); "
+           + ", ".join(f"{o['load']:.0%} = {o['rate']:.0f} rps" for o in r["offered_rates"]) + ".",
+           "Intervals: 95 %, bootstrap over repeats and 1 s blocks (bench/README.md). Cells: median (min–max) over "
+           "repeats, or estimate [interval].", "", "## Goals (issue 13)", "",
+           "| goal | ratio [95 % interval] | target | status |", "|---|---|---|---|"]
+    out += [f"| {g['goal']} | {_iv(g if 'estimate' in g else None)} | {g['target']} | {g['status']}"
+            + (f", interval {g['interval']} |" if "interval" in g else " |") for g in r["goals"]]
+    out += ["", "## Floors (this machine, this run)", "",
+            f"- CPU: {_spread(fl['cpu']['events_per_s'])} events/s ({fl['cpu']['processes']} processes inflating and "
+            f"parsing with the app's code; {_spread(fl['cpu']['cpu_ms_per_event'], 3)} ms CPU per event).",
+            f"- I/O: {_spread(fl['io']['events_per_s'])} events/s ({fl['io']['processes']} processes x "
+            f"{fl['io']['threads']} threads writing with the app's spool code into {fl['io']['spool_dir']}).",
+            f"- Lower: {fl['lower']}. Saturation as a fraction of the lower floor: "
+            + ", ".join(f"{n} {_iv(iv)}" for n, iv in fl["saturation_fraction_of_lower"].items()) + ".", "",
+            "## Saturation and memory", "", "| topology | saturation rps | interval | sustained rps | app RSS MB (PSS) |"
+            " nginx RSS MB |", "|---|---|---|---|---|---|"]
+    mb = lambda a: _num(a["median"] / 1024, 1) if a and a.get("median") is not None else "–"  # noqa: E731
     for name, t in r["topologies"].items():
-        sat = t["saturation"]
-        mem = t["memory"] or {}
-        per = ", ".join(_mb(i["rss_kb"]) for i in mem.get("instances", [])) or "–"
-        app = mem.get("app_total_rss_kb", {}).get("median")
-        pss = mem.get("app_total_pss_kb", {}).get("median")
-        flag = "" if sat.get("reached") in (True, None) else " (not reached)"
-        out.append(f"| {name} | {_spread(sat)}{flag} | {_spread(sat.get('sustained_rate'))} | "
-                   f"{_mb(app)} ({_mb(pss)}) | {per} | {_mb(mem.get('nginx_rss_kb', {}).get('median'))} |")
-    out += ["", "## Latency at fixed offered loads (ms, from intended send time)", "",
-            "| topology | load | offered rps | achieved rps | p50 | p90 | p99 | p99.9 | max | errors | "
-            "max share × N | gen lag p99 ms |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        sat, mem = t["saturation"], t["memory"]
+        out.append(f"| {name} | {_spread(sat)} | {_iv(sat['interval'], 0)} | {_spread(sat['sustained_rate'])} | "
+                   f"{mb(mem['app_total']['rss_kb'])} ({mb(mem['app_total']['pss_kb'])}) | {mb(mem['nginx']['rss_kb'])} |")
+    out += ["", "## Latency at fixed loads (ms, from the intended send time)", "",
+            "| topology | load | achieved rps | p50 | p99 | p99 pooled [interval] | p99.9 | max | failed | max share × N "
+            "| generator cores | lag p99 ms |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, t in r["topologies"].items():
-        for l in t["loads"]:
-            lat = l["latency_ms"]
-            e = l["errors"]
-            errors = f"{e['sent'] - e['ok']}/{e['sent']}"
-            lag = l["generator"]
-            capped = lag.get("max_in_flight", 0) >= r["settings"]["max_in_flight"]
-            behind = (" ⚠cap" if capped else " ⚠") if lag["behind_runs"] else ""
-            out.append(f"| {name} | {l['load']:.0%} | {l['offered_rate']:.0f} | {_spread(l['achieved_rate'])} | "
-                       + " | ".join(_spread(lat[k], 1) for k in LATENCY_KEYS)
-                       + f" | {errors} | {_spread(l['imbalance'], 2)} | {_spread(lag['lag_p99_ms'], 1)}{behind} |")
-    out += ["", "## Backend shares (share of 2xx answers per instance / worker)", "",
-            "Busiest first, median (min–max) of each rank over repeats (which worker is the busy one "
-            "changes between runs). fleet: X-Fleet-Instance; single/gunicorn: the worker "
-            "(uWSGI worker id, gunicorn worker number) that answered.", "",
-            "| topology | load | shares, busiest first | per label (median) |", "|---|---|---|---|"]
-    for name, t in r["topologies"].items():
-        for l in t["loads"]:
-            ranked = " / ".join(_pct(a) for a in l.get("ranked_shares", [])) or "n/a"
-            shares = ", ".join(f"{k} {v['median']:.0%}" for k, v in l["shares"].items()) or "n/a"
-            out.append(f"| {name} | {l['load']:.0%} | {ranked} | {shares} |")
-    br = r["burst_rates"]
-    s = r["settings"]
-    out += ["", f"## Bursts ({br['base']:.0f} rps base, {s['bursts']} × {s['burst_s']:g} s at "
-            f"{br['burst']:.0f} rps, {s['burst_recover_s']:g} s recovery)", "",
-            "| topology | base p99 ms | burst p99 ms | burst max ms | burst achieved rps | drain s | errors |",
-            "|---|---|---|---|---|---|---|"]
-    for name, t in r["topologies"].items():
-        b = t["burst"]
-        if not b:
-            continue
-        undrained = f" ({b['undrained_bursts']} not drained)" if b["undrained_bursts"] else ""
-        e = b["errors"]
-        out.append(f"| {name} | {_spread(b['base_p99_ms'], 1)} | {_spread(b['burst_p99_ms'], 1)} | "
-                   f"{_spread(b['burst_max_ms'], 1)} | {_spread(b['burst_achieved_rate'])} | "
-                   f"{_spread(b['drain_s'], 2)}{undrained} | {e['sent'] - e['ok']}/{e['sent']} |")
-    out += ["", "## Method and caveats", ""]
-    for k, v in r["method"].items():
-        out.append(f"- {k}: {v}")
-    out.append(f"- generator: {r['generator']['note']}.")
-    if r["generator"]["behind_runs"]:
-        out.append(f"- requests left more than {r['settings']['lag_threshold_ms']:g} ms late (lag p99; ⚠ in the "
-                   "table, ⚠cap: every one of the generator's senders was waiting on the server) in: "
-                   + ", ".join(r["generator"]["behind_runs"]))
-    for warning in r["warnings"]:
-        out.append(f"- warning: {warning}")
+        for lo in t["loads"]:
+            lat, e, g = lo["latency_ms"], lo["errors"], lo["generator"]
+            flag = (" ⚠cap" if g["max_in_flight"] >= s["max_in_flight"] else " ⚠") if g["behind_runs"] else ""
+            out.append(f"| {name} | {lo['load']:.0%} | {_spread(lo['achieved_rate'])} | {_spread(lat['p50'], 1)} | "
+                       f"{_spread(lat['p99'], 1)} | {_iv(lo['pooled_ms']['p99'], 1)} | {_spread(lat['p99.9'], 1)} | "
+                       f"{_spread(lat['max'], 1)} | {e['failed']}/{e['sent']} | {_spread(lo['imbalance'], 2)} | "
+                       f"{_spread(lo['cpu']['generator_cores'], 3)} | {_spread(g['lag_p99_ms'], 1)}{flag} |")
+    out += ["", "## Ratios (interval including 1: no difference)", "", "| ratio | of | estimate [interval] | verdict |",
+            "|---|---|---|---|"]
+    out += [f"| {x['ratio']} | {x['of']} | {_iv(x['interval'])} | {x['verdict']} |" for x in r["ratios"]]
+    b = r["burst_rates"]
+    out += ["", f"## Overload: {s['burst']:g} s at {b['burst']:.0f} rps (120 %) after {b['base']:.0f} rps, and {s['sustained']:g} s "
+            f"sustained at {s['sustained_load']:.0%}", "", "| topology | profile | accepted p99 ms [interval] | shed | failed | "
+            "shed p99 ms | goodput rps |", "|---|---|---|---|---|---|---|"]
+    out += [f"| {name} | {what} | {_iv(x['pooled_ms']['p99'], 1)} | {_pct(x['shed_rate'])} | {_pct(x['failed_rate'])} | "
+            f"{_spread(x['shed_latency_ms']['p99'], 1)} | {_spread(x['achieved_rate'])} |"
+            for name, t in r["topologies"].items() for what, x in (("burst 120 %", t["burst"]), ("sustained 150 %", t["sustained"]))]
+    g = r["generator"]
+    out += ["", "## Notes", "", f"- generator: {g['note']}; {_spread(g['cpu']['generator_cores'], 3)} cores, "
+            f"{_spread(g['cpu']['generator_us_per_request'])} µs CPU per request over the measured steps."]
+    out += [f"- warning: {x}" for x in r["warnings"]]
     return "\n".join(out) + "\n"
 
 
-def _colors(names):
-    cmap = plt.get_cmap("tab10")
-    return {n: cmap(i % 10) for i, n in enumerate(names)}
-
-
 def plot_latency(r, path):
-    names = list(r["topologies"])
-    colors = _colors(names)
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
-    panels = list(LATENCY_KEYS) + ["achieved"]
-    for ax, key in zip(axes.flat, panels):
-        for name in names:
-            loads = r["topologies"][name]["loads"]
-            x = [l["offered_rate"] for l in loads]
-            a = [l["achieved_rate"] if key == "achieved" else l["latency_ms"][key] for l in loads]
-            pts = [(xi, ai) for xi, ai in zip(x, a) if ai.get("median") is not None]
-            if not pts:
-                continue
-            xs = [p[0] for p in pts]
-            med = [p[1]["median"] for p in pts]
-            lo = [p[1]["median"] - p[1]["min"] for p in pts]
-            hi = [p[1]["max"] - p[1]["median"] for p in pts]
-            ax.errorbar(xs, med, yerr=[lo, hi], marker="o", capsize=3, label=name, color=colors[name])
-        if key == "achieved":
-            lim = max([l["offered_rate"] for t in r["topologies"].values() for l in t["loads"]] or [1])
-            ax.plot([0, lim], [0, lim], ls=":", color="grey", lw=1)
-            ax.set_title("achieved vs offered (rps)")
-            ax.set_ylabel("achieved rps")
-        else:
-            ax.set_yscale("log")
-            ax.set_title(f"{key} latency (ms, from intended send time)")
-            ax.set_ylabel("ms")
+    """p50 and p99 pooled over the repeats (bars: 95 % interval), and achieved against offered rps."""
+    colors = {n: plt.get_cmap("tab10")(i % 10) for i, n in enumerate(r["topologies"])}
+    fig, (p50, p99, rate) = plt.subplots(1, 3, figsize=(16, 5))
+    for name, t in r["topologies"].items():
+        x = [lo["offered_rate"] for lo in t["loads"]]
+        for ax, key in ((p50, "p50"), (p99, "p99")):
+            pts = [(xi, lo["pooled_ms"][key]) for xi, lo in zip(x, t["loads"]) if lo["pooled_ms"][key]]
+            ax.errorbar([p[0] for p in pts], [p[1]["estimate"] for p in pts], marker="o", capsize=3, label=name,
+                        color=colors[name], yerr=[[p[1]["estimate"] - p[1]["low"] for p in pts],
+                                                  [p[1]["high"] - p[1]["estimate"] for p in pts]])
+        rate.plot(x, [lo["achieved_rate"]["median"] for lo in t["loads"]], marker="o", label=name, color=colors[name])
+    for ax, title in ((p50, "p50 ms (log)"), (p99, "p99 ms (log)"), (rate, "achieved rps")):
+        ax.set_title(f"{title}, from the intended send time" if ax is not rate else title)
+        ax.set_yscale("linear" if ax is rate else "log")
         ax.set_xlabel("offered rps")
         ax.grid(True, which="both", alpha=0.3)
-    axes.flat[0].legend(fontsize=8)
+    p50.legend(fontsize=8)
     fig.suptitle(f"uwsgi_fleet: N={r['processes']} T={r['threads']}, {r['machine']['cores']} cores, "
-                 f"median of {r['settings']['repeats']} (bars: min–max)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
-def plot_shares(r, path):
-    names = list(r["topologies"])
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names) + 1, 4.2), squeeze=False, sharey=True)
-    cmap = plt.get_cmap("tab20")
-    for ax, name in zip(axes[0], names):
-        loads = r["topologies"][name]["loads"]
-        ranks = max((len(l.get("ranked_shares", [])) for l in loads), default=0)
-        labels = [f"#{i + 1}" for i in range(ranks)]
-        x = list(range(len(loads)))
-        bottom = [0.0] * len(loads)
-        for i, label in enumerate(labels):
-            vals = [((l["ranked_shares"][i] if i < len(l["ranked_shares"]) else {}).get("median") or 0.0)
-                    for l in loads]
-            lo = [v - (l["ranked_shares"][i]["min"] or 0.0) if i < len(l["ranked_shares"]) else 0 for v, l in zip(vals, loads)]
-            hi = [(l["ranked_shares"][i]["max"] or 0.0) - v if i < len(l["ranked_shares"]) else 0 for v, l in zip(vals, loads)]
-            ax.bar(x, vals, bottom=bottom, color=cmap(i % 20), label=label, edgecolor="white", lw=0.5)
-            if i < ranks - 1:   # the last rank is whatever the others leave
-                ax.errorbar(x, [b + v for b, v in zip(bottom, vals)], yerr=[lo, hi], fmt="none",
-                            ecolor="black", elinewidth=0.8, capsize=2)
-            bottom = [b + v for b, v in zip(bottom, vals)]
-        if labels:
-            ax.axhline(1 / len(labels), ls=":", color="black", lw=1)
-            for i in range(1, len(labels)):
-                ax.axhline(i / len(labels), ls=":", color="grey", lw=0.5)
-        ax.set_xticks(x)
-        ax.set_xticklabels([f"{l['load']:.0%}" for l in loads])
-        ax.set_title(name)
-        ax.set_xlabel("offered load")
-        if len(labels) <= 8:
-            ax.legend(fontsize=7, loc="lower right")
-    axes[0][0].set_ylabel("share of 2xx answers (busiest first)")
-    fig.suptitle("requests served per instance (fleet: X-Fleet-Instance) or worker (single, gunicorn), "
-                 "ranked busiest first (#1 at the bottom), median of repeats, bars: min–max; dotted: equal split")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
-def plot_burst(r, path):
-    names = list(r["topologies"])
-    colors = _colors(names)
-    fig, ax = plt.subplots(figsize=(12, 5))
-    spans = None
-    for name in names:
-        runs = r["topologies"][name]["burst"].get("runs") or []
-        if not runs or "timeline" not in runs[0]:
-            continue
-        tl = [p for p in runs[0]["timeline"] if p[1] is not None]
-        ax.plot([p[0] for p in tl], [p[1] for p in tl], label=name, color=colors[name], lw=1.2)
-        spans = spans or runs[0]["bursts"]
-    for b in spans or []:
-        ax.axvspan(b["start_s"], b["end_s"], color="red", alpha=0.1)
-    ax.set_yscale("log")
-    ax.set_xlabel("seconds (by intended send time; red: bursts)")
-    ax.set_ylabel("rolling p99 over 250 ms (ms)")
-    br = r["burst_rates"]
-    ax.set_title(f"bursts: base {br['base']:.0f} rps, bursts at {br['burst']:.0f} rps (first repeat)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+                 f"{r['settings']['repeats']} repeats pooled (bars: 95 % interval)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
 
 def write_all(results, out):
-    written = []
     with open(os.path.join(out, "latest.md"), "w") as f:
         f.write(markdown(results))
-    written.append("latest.md")
-    for name, fn in (("latency.png", plot_latency), ("shares.png", plot_shares), ("burst.png", plot_burst)):
-        fn(results, os.path.join(out, name))
-        written.append(name)
-    return written
+    plot_latency(results, os.path.join(out, "latency.png"))
+    return ["latest.md", "latency.png"]
+
+
+def agreement(a, b):
+    """Markdown: each goal and ratio of two runs, and whether their intervals overlap."""
+    def rows(r):
+        out = {("goal", g["goal"]): g if "estimate" in g else None for g in r["goals"]}
+        return {**out, **{(x["ratio"], x["of"]): x["interval"] for x in r["ratios"]}}
+    ra, rb = rows(a), rows(b)
+    out = [f"| ratio | of | {a['started']} | {b['started']} | overlap |", "|---|---|---|---|---|"]
+    for key in (k for k in ra if k in rb):
+        x, y = ra[key], rb[key]
+        overlap = "–" if not (x and y) else "yes" if x["low"] <= y["high"] and y["low"] <= x["high"] else "**no**"
+        out.append(f"| {key[0]} | {key[1]} | {_iv(x)} | {_iv(y)} | {overlap} |")
+    return "\n".join(out) + "\n"
 
 
 if __name__ == "__main__":
-    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "results", "latest.json")
-    with open(path) as f:
-        res = json.load(f)
-    print(", ".join(write_all(res, os.path.dirname(os.path.abspath(path)))))
+    paths = sys.argv[1:] or [os.path.join(os.path.dirname(__file__), "results", "latest.json")]
+    runs = []
+    for path in paths:
+        with open(path) as f:
+            runs.append(json.load(f))
+    if len(runs) == 2:
+        print(agreement(*runs), end="")
+    else:
+        print(", ".join(write_all(runs[0], os.path.dirname(os.path.abspath(paths[0])))))
