@@ -14,10 +14,13 @@
 Reads /etc/uwsgi_fleet/fleet.json, written by Chef.
 """
 import argparse
+import errno
 import json
 import os
+import pwd
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -173,9 +176,58 @@ def cmd_wait(args, manifest):
     log(f"instances {' '.join(map(str, args.ports))} serve")
 
 
+def write_master_fifo(path, command, owner_uid, timeout):
+    """Write ``command`` (bytes) to a uWSGI master FIFO, as root, safely.
+
+    The FIFO's directory belongs to the app user, who could replace the FIFO
+    with a symlink (root would then write through it) or with anything else.
+    So: O_NOFOLLOW (a symlink fails with ELOOP), O_NONBLOCK (no reader gives
+    ENXIO instead of blocking forever; it is retried until ``timeout``), and
+    the opened file must be a FIFO owned by the app user before one byte is
+    written.  Nothing is truncated: there is no O_TRUNC.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            # Refuse a non-FIFO before opening it (opening a device can act).
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                raise SystemExit(f"uwsgi-fleetctl: {path} is a symlink, refusing to follow it")
+            if not stat.S_ISFIFO(mode):
+                raise SystemExit(f"uwsgi-fleetctl: {path} is not a FIFO, refusing to write to it")
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as e:
+            if e.errno in (errno.ENXIO, errno.ENOENT) and time.monotonic() < deadline:
+                time.sleep(0.1)  # no master reading (yet): it may be starting
+                continue
+            if e.errno == errno.ELOOP:
+                raise SystemExit(f"uwsgi-fleetctl: {path} is a symlink, refusing to follow it") from None
+            raise SystemExit(f"uwsgi-fleetctl: cannot open {path} for writing after {timeout}s: "
+                             f"{e.strerror}") from None
+        try:
+            # The file actually opened decides (the lstat above can race).
+            st = os.fstat(fd)
+            if not stat.S_ISFIFO(st.st_mode):
+                raise SystemExit(f"uwsgi-fleetctl: {path} is not a FIFO, refusing to write to it")
+            if st.st_uid != owner_uid:
+                raise SystemExit(f"uwsgi-fleetctl: {path} is owned by uid {st.st_uid}, "
+                                 f"not the app user (uid {owner_uid}); refusing")
+            while True:
+                try:
+                    os.write(fd, command)  # a few bytes: atomic on a pipe
+                    return
+                except BlockingIOError:  # the pipe is full: the master is not reading
+                    if time.monotonic() >= deadline:
+                        raise SystemExit(f"uwsgi-fleetctl: timed out after {timeout}s writing to {path}") from None
+                    time.sleep(0.1)
+        finally:
+            os.close(fd)
+
+
 def cmd_reload(args, manifest):
     """Rolling reload: one instance's worker at a time, via its master FIFO."""
     host = manifest["bind_address"]
+    owner = pwd.getpwnam(manifest["user"]).pw_uid
     for port in args.ports:
         name = manifest["program_prefix"] + str(port)
         master = program_pid(name)
@@ -186,8 +238,7 @@ def cmd_reload(args, manifest):
         fifo = os.path.join(manifest["fifo_dir"], f"{port}.fifo")
         # 'w': graceful reload of the workers only; the master keeps the listen
         # socket, so requests queue instead of being refused.
-        with open(fifo, "w") as f:
-            f.write("w")
+        write_master_fifo(fifo, b"w", owner, args.timeout)
         wait_until(lambda: (set(children(master)) - old_workers) and serves(host, port),
                    args.timeout, f"a new worker of {name}")
         log(f"{name} reloaded")
