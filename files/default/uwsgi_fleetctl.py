@@ -9,6 +9,8 @@
   nginx-reload      test the whole nginx config, reload, wait for new workers
   wait PORT...      wait until each instance serves
   health [PORT...]  ask instances directly (uwsgi protocol) for /_health
+  outcomes [PORT...] what the instances did with the data they received
+                    (accepted, filtered, rate_limited, invalid), summed
   summary           where the node serves, a health check through nginx, the DSN
 
 Reads /etc/uwsgi_fleet/fleet.json, written by Chef.
@@ -26,6 +28,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 
 MANIFEST = "/etc/uwsgi_fleet/fleet.json"
 NGINX_PID = "/run/nginx.pid"
@@ -273,6 +276,30 @@ def cmd_health(args, manifest):
     return 1 if failed else 0
 
 
+def cmd_outcomes(args, manifest):
+    """Sum the outcome counters of the instances (each counts since it started)."""
+    host = manifest["bind_address"]
+    totals = Counter()
+    unreachable = []
+    for port in args.ports or manifest["ports"]:
+        response = uwsgi_get(host, port)
+        if response is None or response[0] != 200:
+            unreachable.append(port)
+            continue
+        for row in json.loads(response[2]).get("outcomes", []):
+            totals[(row["outcome"], row["reason"] or "-", row["category"])] += row["quantity"]
+    if args.json:
+        print(json.dumps([{"outcome": o, "reason": None if r == "-" else r, "category": c,
+                           "quantity": q} for (o, r, c), q in sorted(totals.items())]))
+    else:
+        print(f"{'outcome':<14} {'reason':<20} {'category':<16} {'quantity':>10}")
+        for (outcome, reason, category), quantity in sorted(totals.items()):
+            print(f"{outcome:<14} {reason:<20} {category:<16} {quantity:>10}")
+    if unreachable:
+        print(f"not counted (unreachable): {' '.join(map(str, unreachable))}", file=sys.stderr)
+    return 1 if unreachable else 0
+
+
 def dsn(manifest, host):
     with open(manifest["store_app_config"]) as f:
         projects = json.load(f)["projects"]
@@ -318,10 +345,13 @@ def main(argv=None):
     sub.add_parser("wait").add_argument("ports", type=int, nargs="+")
     sub.add_parser("nginx-reload")
     sub.add_parser("health").add_argument("ports", type=int, nargs="*")
+    outcomes = sub.add_parser("outcomes")
+    outcomes.add_argument("ports", type=int, nargs="*")
+    outcomes.add_argument("--json", action="store_true", help="one JSON list instead of a table")
     sub.add_parser("summary")
     args = parser.parse_args(argv)
     handler = {"apply": cmd_apply, "wait": cmd_wait, "reload": cmd_reload, "nginx-reload": cmd_nginx_reload,
-               "health": cmd_health, "summary": cmd_summary}[args.command]
+               "health": cmd_health, "outcomes": cmd_outcomes, "summary": cmd_summary}[args.command]
     return handler(args, load_manifest(args.manifest)) or 0
 
 

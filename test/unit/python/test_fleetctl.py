@@ -1,6 +1,7 @@
-"""uwsgi-fleetctl: the uwsgi protocol client, waiting, and the master FIFO
-write of `reload`."""
+"""uwsgi-fleetctl: the uwsgi protocol client, waiting, the master FIFO write
+of `reload`, and `outcomes`."""
 import argparse
+import json
 import os
 import pwd
 import socket
@@ -164,3 +165,53 @@ def test_reload_refuses_a_fifo_not_owned_by_the_app_user(fifo_node):
         assert os.read(reader, 16) == b""  # nothing was written
     finally:
         os.close(reader)
+
+
+# -- outcomes -------------------------------------------------------------------
+
+def serve_health(bodies):
+    """Fake instances answering /_health with ``bodies`` (one each)."""
+    ports = []
+    for body in bodies:
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def serve(server=server, body=body):
+            conn, _ = server.accept()
+            parse_packet(conn.recv(65536))
+            conn.sendall(b"HTTP/1.1 200 OK\r\n\r\n" + json.dumps(body).encode())
+            conn.close()
+            server.close()
+        threading.Thread(target=serve, daemon=True).start()
+        ports.append(server.getsockname()[1])
+    return ports
+
+
+def test_outcomes_sums_the_instances(capsys):
+    first = {"outcomes": [
+        {"outcome": "accepted", "reason": None, "category": "error", "quantity": 5},
+        {"outcome": "filtered", "reason": "not_stored", "category": "session", "quantity": 2}]}
+    second = {"outcomes": [
+        {"outcome": "accepted", "reason": None, "category": "error", "quantity": 7},
+        {"outcome": "rate_limited", "reason": "project_quota", "category": "error", "quantity": 1}]}
+    ports = serve_health([first, second])
+    args = argparse.Namespace(ports=ports, json=True)
+    assert ctl.cmd_outcomes(args, {"bind_address": "127.0.0.1"}) == 0
+    rows = {(r["outcome"], r["reason"], r["category"]): r["quantity"]
+            for r in json.loads(capsys.readouterr().out)}
+    expected = {}
+    for body in (first, second):
+        for r in body["outcomes"]:
+            key = (r["outcome"], r["reason"], r["category"])
+            expected[key] = expected.get(key, 0) + r["quantity"]
+    assert rows == expected
+
+
+def test_outcomes_says_which_instances_were_not_counted(capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    args = argparse.Namespace(ports=[closed], json=False)
+    assert ctl.cmd_outcomes(args, {"bind_address": "127.0.0.1"}) == 1
+    assert str(closed) in capsys.readouterr().err
