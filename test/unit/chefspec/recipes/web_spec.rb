@@ -457,6 +457,17 @@ describe 'uwsgi_fleet::web' do
     end
   end
 
+  context 'with a % in chdir' do
+    default_attributes['uwsgi_fleet']['web']['app']['chdir'] = '/opt/100%app'
+
+    it 'doubles it in directory=, which supervisor expands like command=' do
+      directory = rendered(conf.call(9000))[/^directory=(.*)$/, 1]
+      expect(directory).to eq('/opt/100%%app')
+      # What supervisor makes of it ('%%' -> '%') is the directory uWSGI is given.
+      expect(instance_args(9000).each_cons(2).to_a).to include(['--chdir', directory.gsub('%%', '%')])
+    end
+  end
+
   context 'with an invalid attribute (threads 0)' do
     default_attributes['uwsgi_fleet']['web']['threads'] = 0
 
