@@ -112,7 +112,7 @@ describe 'uwsgi_fleet::web' do
       expect(config['projects']['1']['public_key']).to match(/\A[0-9a-f]{32}\z/)
       expect(config['projects']['1']['rate_limit']).to eq('events_per_second' => 1000, 'burst' => 2000)
       expect(config).to include('instances' => 2, 'max_body_bytes' => 2 * 1024**2, 'spool_dir' => '/var/spool/uwsgi_fleet',
-                                'max_event_bytes' => 20_971_520, 'simulated_hops' => 0, 'simulated_hop_ms' => 2)
+                                'max_event_bytes' => 1_048_576, 'simulated_hops' => 0, 'simulated_hop_ms' => 2)
     end
 
     it 'stores the default key it configured, root-only' do
