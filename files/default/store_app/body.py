@@ -89,7 +89,7 @@ def parse_json_object(data, budget, what="event"):
     413 when parsing could use more than ``budget`` bytes (see jsoncost).
     The bytes must be UTF-8: json.loads alone would also take UTF-16/32.
     """
-    if jsoncost.estimate(data) > budget:
+    if not jsoncost.fits(data, budget):
         raise HttpError(413, "%s too large to parse within %d bytes"
                         % (what, budget), discard="too_large")
     try:
