@@ -28,6 +28,17 @@ def fill(unit, size, head=b"[", tail=b"]", sep=b","):
     return head + sep.join([unit] * count) + tail
 
 
+def unique_key_dicts(size):
+    """``[{"0":0},{"1":0},...]`` of about ``size`` bytes: every key new."""
+    parts, total, i = [], 2, 0
+    while total < size:
+        part = b'{"%x":0}' % i
+        parts.append(part)
+        total += len(part) + 1
+        i += 1
+    return b"[" + b",".join(parts[:-1]) + b"]"
+
+
 def deep_gzip(data):
     """gzip at level 9: repetitive bodies shrink about 1000 to 1."""
     return gzip.compress(data, 9)

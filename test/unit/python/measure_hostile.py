@@ -31,12 +31,18 @@ def scenarios():
     dicts = hostile.deep_gzip(hostile.fill(b'{"":{}}', BOMB_BYTES))
     members = hostile.empty_gzip_members(104_000)
     items = hostile.deep_gzip(hostile.empty_items_envelope(1_000_000))
+    # The costliest documents the JSON budget still lets json.loads parse
+    # (at the default cap): unique keys, and one non-Latin-1 character.
+    unique = hostile.deep_gzip(hostile.unique_key_dicts(480 * 1024))
+    astral = hostile.deep_gzip(b'["\xf0\x9f\x98\x80' + b"a" * (1024 * 1024 - 64) + b'"]')
     return [
         ("6: [[],[],...] envelope, no key", hostile.envelope_request(lists, key=False)),
         ("6: [[],[],...] /store/, valid key", hostile.store_request(lists)),
         ('6: [{"":{}},...] /store/, valid key', hostile.store_request(dicts)),
         ("7: 104,000 empty gzip members, no key", hostile.envelope_request(members, key=False)),
         ("8: 1,000,000 empty items, valid key", hostile.envelope_request(items)),
+        ('6: [{"k1":0},...] 480 KiB, /store/', hostile.store_request(unique)),
+        ("6: one emoji + 1 MiB of a, /store/", hostile.store_request(astral)),
     ]
 
 

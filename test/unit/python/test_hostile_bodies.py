@@ -27,29 +27,19 @@ MAX_BODY = 2 * 1024 * 1024
 PEAK_BOUND = 18 * CAP + MAX_BODY
 
 
-def _unique_key_dicts(size):
-    parts, total, i = [], 2, 0
-    while total < size:
-        part = b'{"%x":0}' % i
-        parts.append(part)
-        total += len(part) + 1
-        i += 1
-    return b"[" + b",".join(parts[:-1]) + b"]"
-
-
 # Documents json.loads blows up 20x to 37x their size.
 SHAPES = {
     "lists": lambda n: hostile.fill(b"[]", n),
     "nested lists": lambda n: hostile.fill(b"[[[[]]]]", n),
     "dicts": lambda n: hostile.fill(b"{}", n),
     "dict in dict": lambda n: hostile.fill(b'{"":{}}', n),
-    "unique keys": _unique_key_dicts,
+    "unique keys": hostile.unique_key_dicts,
     "short strings": lambda n: hostile.fill(b'"ab"', n),
     "one astral char": lambda n: b'["\xf0\x9f\x98\x80' + b"a" * (n - 8) + b'"]',
 }
 # From the cap down: the worst case is the largest document a defence still
 # lets through, whatever its threshold is.
-SIZES = [int((CAP - 128) / k) for k in (1, 1.5, 2, 3, 4, 6, 8)]
+SIZES = [int((CAP - 128) / k) for k in (1, 1.25, 1.5, 1.75, 2, 2.25, 2.5, 3, 4, 6, 8)]
 
 
 def test_hostile_documents_stay_within_the_peak_bound():
