@@ -108,30 +108,25 @@ class _Zlib:
         self._pending = b""
         return data
 
-    def _rest_is_padding(self, first):
-        """After the last gzip member: True if only NUL bytes follow (some
-        writers pad), False if nothing follows; 400 for anything else."""
+    def _only_padding_follows(self, first):
+        """After a gzip member: True if nothing but NUL bytes follow (some
+        writers pad the last member)."""
         data = first
-        seen = False
         while data:
-            seen = True
             if bytes(data).strip(b"\0"):
-                return None
+                return False
             data = self._source.read(FEED_BYTES)
-        return seen
+        return True
 
     def read(self, size):
         while not self._finished:
-            data = self._d.unconsumed_tail if self._d is not None \
-                and self._d.unconsumed_tail else self._next_input()
-            if self._d is None:
-                if not data:
-                    raise HttpError(400, "truncated compressed body",
-                                    discard="payload")
-                self._new_stream(data)
+            tail = self._d.unconsumed_tail if self._d is not None else b""
+            data = tail or self._next_input()
             if not data:
                 raise HttpError(400, "truncated compressed body",
                                 discard="payload")
+            if self._d is None:
+                self._new_stream(data)
             try:
                 out = self._d.decompress(data, size)
             except zlib.error:
@@ -147,17 +142,15 @@ class _Zlib:
         rest = self._d.unused_data or self._source.read(FEED_BYTES)
         if not rest:
             self._finished = True
-            return
-        if self._gzip and rest[0] != 0:
+        elif self._gzip and rest[0] != 0:
             # The next member: feed what zlib did not use, no re-slicing.
             self._pending = rest
             self._new_stream(rest)
-            return
-        if self._gzip and self._rest_is_padding(rest) is not None:
+        elif self._gzip and self._only_padding_follows(rest):
             self._finished = True
-            return
-        raise HttpError(400, "trailing data after compressed body",
-                        discard="payload")
+        else:
+            raise HttpError(400, "trailing data after compressed body",
+                            discard="payload")
 
     def close(self):
         pass

@@ -242,6 +242,12 @@ def test_gzip_with_trailing_garbage_is_400(app):
     assert_json_error(call(app, body=body_, headers=sdk_headers()), 400)
 
 
+def test_gzip_padded_with_nul_bytes_is_accepted(app):
+    body_ = gz(event_bytes()) + b"\0" * 100
+    assert call(app, body=body_, headers=sdk_headers()).status == 200
+    assert call(app, body=body_ + b"x", headers=sdk_headers()).status == 400
+
+
 def test_multi_member_gzip_is_accepted(app):
     data = event_bytes()
     half = len(data) // 2
