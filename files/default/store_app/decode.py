@@ -31,20 +31,18 @@ IGNORED = frozenset(("", "identity", "utf-8"))
 ZLIB_CODINGS = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate"}
 
 
-def supported_codings():
-    return set(ZLIB_CODINGS) | native.available()
+SUPPORTED = frozenset(ZLIB_CODINGS) | native.available()
 
 
 def content_codings(environ):
     """The codings to undo, outermost (applied last) first, or raise 415."""
     value = environ.get("HTTP_CONTENT_ENCODING", "")
-    supported = supported_codings()
     codings = []
     for token in value.split(","):
         token = token.strip().lower()
         if token in IGNORED:
             continue
-        if token not in supported:
+        if token not in SUPPORTED:
             raise HttpError(415, "unsupported Content-Encoding",
                             discard="content_encoding")
         codings.append(ZLIB_CODINGS.get(token, token))
