@@ -7,7 +7,8 @@ PYTHON      := /usr/bin/python3
 BUNDLE_DIR  := /var/cache/uwsgi_fleet/bundle
 APT_BUILD   := build-essential ruby-dev ruby-bundler pkg-config libffi-dev libyaml-dev libarchive13 git
 APT_TEST    := python3-pytest python3-testinfra python3-yaml python3-sentry-sdk python3-matplotlib \
-               iproute2 procps curl systemd-container debootstrap apt-cacher-ng iptables openssh-client
+               iproute2 procps curl systemd-container debootstrap apt-cacher-ng iptables openssh-client \
+               python3-brotli zstd chromium
 CHEF_CLIENT := $(CURDIR)/bin/chef-client
 # Node processes outlive the commands that start them; this reaps them (see reaper.py).
 REAP        := $(PYTHON) test/nodes/reaper.py
@@ -40,6 +41,7 @@ deps:
 
 deps-test:
 	@dpkg -s $(APT_TEST) >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $(APT_TEST); }
+	@test -d test/clients/node_modules/@sentry || (cd test/clients && npm ci --no-audit --no-fund --loglevel=error)
 
 lint: deps
 	bundle exec cookstyle --display-cop-names

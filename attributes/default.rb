@@ -62,8 +62,9 @@ default['uwsgi_fleet']['app']['spool_dir'] = '/var/spool/uwsgi_fleet'
 # Rate limit for projects without their own, for the whole fleet.
 default['uwsgi_fleet']['app']['rate_limit']['events_per_second'] = 1000
 default['uwsgi_fleet']['app']['rate_limit']['burst'] = 2000
-# Cap on an event's decompressed size (refuses decompression bombs).
-default['uwsgi_fleet']['app']['max_event_bytes'] = 20_971_520
+# Cap on one event's decoded size: Relay's max_event_size (1 MiB). Parsing an event may use up
+# to 16x this, so it also bounds the memory of one request.
+default['uwsgi_fleet']['app']['max_event_bytes'] = 1_048_576
 # Simulated network hops (auth and quota lookups of the original); 0 = off. Used by the benchmark.
 default['uwsgi_fleet']['app']['simulated_hops'] = 0
 default['uwsgi_fleet']['app']['simulated_hop_ms'] = 2

@@ -6,7 +6,8 @@ module UwsgiFleet
   # The Debian packages a web node runs on.
   module Packages
     # iproute2: `uwsgi-fleetctl summary` lists the node's addresses with `ip`.
-    NAMES = %w(nginx supervisor uwsgi-core uwsgi-plugin-python3 python3 iproute2).freeze
+    # libbrotli1, libzstd1: the store app decodes br and zstd bodies through them (ctypes).
+    NAMES = %w(nginx supervisor uwsgi-core uwsgi-plugin-python3 python3 iproute2 libbrotli1 libzstd1).freeze
     APT_LISTS = '/var/lib/apt/lists'.freeze
 
     module_function

@@ -137,7 +137,7 @@ module UwsgiFleet
       spool = app['spool_dir']
       errors << message('app', 'spool_dir', 'must be an absolute path other than /', spool) unless absolute_path?(spool) && spool != '/'
       errors.concat(rate_limit_errors(%w(rate_limit), app['rate_limit'], instances))
-      errors << int_error('app', 'max_event_bytes', app['max_event_bytes'], 1024**2, 1024**3)
+      errors << int_error('app', 'max_event_bytes', app['max_event_bytes'], 1024**2, 20 * 1024**2)
       errors << int_error('app', 'simulated_hops', app['simulated_hops'], 0, 10)
       hop_ms = app['simulated_hop_ms']
       errors << message('app', 'simulated_hop_ms', 'must be a number from 0 to 1000', hop_ms) unless hop_ms.is_a?(Numeric) && hop_ms.between?(0, 1000)

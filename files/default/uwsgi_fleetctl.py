@@ -14,22 +14,28 @@
                     namespace, so every include resolves into the copy
   wait PORT...      wait until each instance serves
   health [PORT...]  ask instances directly (uwsgi protocol) for /_health
+  outcomes [PORT...] what the instances did with the data they received
+                    (accepted, filtered, rate_limited, invalid), summed
   summary           where the node serves, a health check through nginx, the DSN
 
 Reads /etc/uwsgi_fleet/fleet.json, written by Chef (nginx-test does not).
 """
 import argparse
+import errno
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 
 MANIFEST = "/etc/uwsgi_fleet/fleet.json"
 NGINX_PID = "/run/nginx.pid"
@@ -181,9 +187,58 @@ def cmd_wait(args, manifest):
     log(f"instances {' '.join(map(str, args.ports))} serve")
 
 
+def write_master_fifo(path, command, owner_uid, timeout):
+    """Write ``command`` (bytes) to a uWSGI master FIFO, as root, safely.
+
+    The FIFO's directory belongs to the app user, who could replace the FIFO
+    with a symlink (root would then write through it) or with anything else.
+    So: O_NOFOLLOW (a symlink fails with ELOOP), O_NONBLOCK (no reader gives
+    ENXIO instead of blocking forever; it is retried until ``timeout``), and
+    the opened file must be a FIFO owned by the app user before one byte is
+    written.  Nothing is truncated: there is no O_TRUNC.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            # Refuse a non-FIFO before opening it (opening a device can act).
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                raise SystemExit(f"uwsgi-fleetctl: {path} is a symlink, refusing to follow it")
+            if not stat.S_ISFIFO(mode):
+                raise SystemExit(f"uwsgi-fleetctl: {path} is not a FIFO, refusing to write to it")
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as e:
+            if e.errno in (errno.ENXIO, errno.ENOENT) and time.monotonic() < deadline:
+                time.sleep(0.1)  # no master reading (yet): it may be starting
+                continue
+            if e.errno == errno.ELOOP:
+                raise SystemExit(f"uwsgi-fleetctl: {path} is a symlink, refusing to follow it") from None
+            raise SystemExit(f"uwsgi-fleetctl: cannot open {path} for writing after {timeout}s: "
+                             f"{e.strerror}") from None
+        try:
+            # The file actually opened decides (the lstat above can race).
+            st = os.fstat(fd)
+            if not stat.S_ISFIFO(st.st_mode):
+                raise SystemExit(f"uwsgi-fleetctl: {path} is not a FIFO, refusing to write to it")
+            if st.st_uid != owner_uid:
+                raise SystemExit(f"uwsgi-fleetctl: {path} is owned by uid {st.st_uid}, "
+                                 f"not the app user (uid {owner_uid}); refusing")
+            while True:
+                try:
+                    os.write(fd, command)  # a few bytes: atomic on a pipe
+                    return
+                except BlockingIOError:  # the pipe is full: the master is not reading
+                    if time.monotonic() >= deadline:
+                        raise SystemExit(f"uwsgi-fleetctl: timed out after {timeout}s writing to {path}") from None
+                    time.sleep(0.1)
+        finally:
+            os.close(fd)
+
+
 def cmd_reload(args, manifest):
     """Rolling reload: one instance's worker at a time, via its master FIFO."""
     host = manifest["bind_address"]
+    owner = pwd.getpwnam(manifest["user"]).pw_uid
     for port in args.ports:
         name = manifest["program_prefix"] + str(port)
         master = program_pid(name)
@@ -194,8 +249,7 @@ def cmd_reload(args, manifest):
         fifo = os.path.join(manifest["fifo_dir"], f"{port}.fifo")
         # 'w': graceful reload of the workers only; the master keeps the listen
         # socket, so requests queue instead of being refused.
-        with open(fifo, "w") as f:
-            f.write("w")
+        write_master_fifo(fifo, b"w", owner, args.timeout)
         wait_until(lambda: (set(children(master)) - old_workers) and serves(host, port),
                    args.timeout, f"a new worker of {name}")
         log(f"{name} reloaded")
@@ -279,6 +333,30 @@ def cmd_health(args, manifest):
     return 1 if failed else 0
 
 
+def cmd_outcomes(args, manifest):
+    """Sum the outcome counters of the instances (each counts since it started)."""
+    host = manifest["bind_address"]
+    totals = Counter()
+    unreachable = []
+    for port in args.ports or manifest["ports"]:
+        response = uwsgi_get(host, port)
+        if response is None or response[0] != 200:
+            unreachable.append(port)
+            continue
+        for row in json.loads(response[2]).get("outcomes", []):
+            totals[(row["outcome"], row["reason"] or "-", row["category"])] += row["quantity"]
+    if args.json:
+        print(json.dumps([{"outcome": o, "reason": None if r == "-" else r, "category": c,
+                           "quantity": q} for (o, r, c), q in sorted(totals.items())]))
+    else:
+        print(f"{'outcome':<14} {'reason':<20} {'category':<16} {'quantity':>10}")
+        for (outcome, reason, category), quantity in sorted(totals.items()):
+            print(f"{outcome:<14} {reason:<20} {category:<16} {quantity:>10}")
+    if unreachable:
+        print(f"not counted (unreachable): {' '.join(map(str, unreachable))}", file=sys.stderr)
+    return 1 if unreachable else 0
+
+
 def dsn(manifest, host):
     with open(manifest["store_app_config"]) as f:
         projects = json.load(f)["projects"]
@@ -327,10 +405,14 @@ def main(argv=None):
     nginx_test.add_argument("--put", action="append", default=[], metavar="DEST=SRC")
     nginx_test.add_argument("--remove", action="append", default=[], metavar="DEST")
     sub.add_parser("health").add_argument("ports", type=int, nargs="*")
+    outcomes = sub.add_parser("outcomes")
+    outcomes.add_argument("ports", type=int, nargs="*")
+    outcomes.add_argument("--json", action="store_true", help="one JSON list instead of a table")
     sub.add_parser("summary")
     args = parser.parse_args(argv)
     handler = {"apply": cmd_apply, "wait": cmd_wait, "reload": cmd_reload, "nginx-reload": cmd_nginx_reload,
-               "nginx-test": cmd_nginx_test, "health": cmd_health, "summary": cmd_summary}[args.command]
+               "nginx-test": cmd_nginx_test, "health": cmd_health, "outcomes": cmd_outcomes,
+               "summary": cmd_summary}[args.command]
     # nginx-test runs before the first manifest is written (a pristine node).
     manifest = None if args.command == "nginx-test" else load_manifest(args.manifest)
     return handler(args, manifest) or 0

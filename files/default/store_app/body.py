@@ -1,37 +1,52 @@
-"""Read the request body, undo Content-Encoding with a size cap, parse JSON.
+"""Read the request body; turn decoded bytes into a validated event.
 
-Every failure is an HttpError (400/413/415), never an unhandled exception,
-because all of this is driven by untrusted input.
+Every failure is an HttpError (400/413), never an unhandled exception,
+because all of this is driven by untrusted input.  Only valid UTF-8 JSON
+objects get through: a 200 promises a spool file that any JSON reader can
+load.
 """
 
+import hashlib
 import json
+import math
 import re
 import uuid
-import zlib
 
+from . import jsoncost
 from .errors import HttpError
 
 READ_CHUNK = 256 * 1024
 
+# json.loads may use this multiple of max_event_bytes (jsoncost's estimate).
+# Real events, compact JSON as SDKs send it, estimate at 2.5x to 13x their
+# size, so every event up to the cap fits; a hostile document gets 413
+# before it is parsed, and the worst that passes uses under 14x the cap.
+JSON_BUDGET_FACTOR = 16
+
 _EVENT_ID_RE = re.compile(r"[0-9a-f]{32}\Z")
+# Namespace of the event ids derived for events sent without one.
+_DERIVED_ID_NAMESPACE = uuid.UUID("6f1b5a3e-54c1-4f0e-9a7c-3d2f8b1e0c55")
 
 
 def read_body(environ, max_body_bytes):
     """Return exactly Content-Length bytes from wsgi.input.
 
     The size is judged from the header *before* reading, so an oversized
-    upload is refused without buffering it.
+    upload is refused without buffering it.  (nginx de-chunks request
+    bodies and passes their length, so chunked uploads arrive with one.)
     """
     header = environ.get("CONTENT_LENGTH", "")
     if not (header.isascii() and header.isdigit()):
-        raise HttpError(400, "missing or invalid Content-Length")
+        raise HttpError(400, "missing or invalid Content-Length",
+                        discard="no_data")
     # A 16+ digit length is over any sane limit (and int() of thousands of
     # digits is slow), so do not convert it.
     length = int(header) if len(header) < 16 else max_body_bytes + 1
     if length == 0:
-        raise HttpError(400, "empty body")
+        raise HttpError(400, "empty body", discard="no_data")
     if length > max_body_bytes:
-        raise HttpError(413, "body larger than %d bytes" % max_body_bytes)
+        raise HttpError(413, "body larger than %d bytes" % max_body_bytes,
+                        discard="too_large")
 
     stream = environ["wsgi.input"]
     chunks = []
@@ -46,98 +61,49 @@ def read_body(environ, max_body_bytes):
     except OSError:
         # uWSGI raises OSError when the client disconnects or times out
         # mid-body; that is the client's fault, not ours.
-        raise HttpError(400, "error reading body") from None
+        raise HttpError(400, "error reading body", discard="no_data") from None
     if remaining:
-        raise HttpError(400, "body shorter than Content-Length")
+        raise HttpError(400, "body shorter than Content-Length",
+                        discard="no_data")
     # The common small body arrives in one read: no join copy.
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def check_encoding(environ):
-    """Return the normalised Content-Encoding, or raise 415."""
-    encoding = environ.get("HTTP_CONTENT_ENCODING", "").strip().lower()
-    if encoding in ("", "identity"):
-        return ""
-    if encoding == "x-gzip":
-        return "gzip"
-    if encoding in ("gzip", "deflate"):
-        return encoding
-    raise HttpError(415, "unsupported Content-Encoding")
-
-
-def _looks_like_zlib(data):
-    # RFC 1950 header: CM=8 (deflate), window <= 32K, and the 16-bit header
-    # is a multiple of 31.  "deflate" in HTTP is officially zlib-wrapped, but
-    # some clients send a raw deflate stream; this tells them apart (a raw
-    # stream would need a non-final stored block with non-zero padding bits
-    # to pass, which real encoders do not produce).
-    return (len(data) >= 2 and (data[0] & 0x0F) == 8 and (data[0] >> 4) <= 7
-            and ((data[0] << 8) | data[1]) % 31 == 0)
-
-
-def _inflate(data, wbits, limit):
-    """Decompress one stream, producing at most ``limit`` bytes.
-
-    Returns (output, unused_trailing_bytes).  Raises 413 as soon as the
-    output would exceed the limit: max_length stops zlib there, so a
-    decompression bomb costs at most ``limit`` bytes of memory and the CPU
-    to produce them.
-    """
-    d = zlib.decompressobj(wbits)
-    try:
-        out = d.decompress(data, limit + 1)
-    except zlib.error:
-        raise HttpError(400, "corrupt compressed body") from None
-    if len(out) > limit:
-        raise HttpError(413, "decompressed event too large")
-    if not d.eof:
-        raise HttpError(400, "truncated compressed body")
-    return out, d.unused_data
-
-
-def decode_body(raw, encoding, max_event_bytes):
-    """Undo ``encoding`` ("", "gzip" or "deflate") on ``raw``."""
-    if encoding == "":
-        if len(raw) > max_event_bytes:
-            raise HttpError(413, "event too large")
-        return raw
-    if encoding == "deflate":
-        wbits = zlib.MAX_WBITS if _looks_like_zlib(raw) else -zlib.MAX_WBITS
-        out, rest = _inflate(raw, wbits, max_event_bytes)
-        if rest:
-            raise HttpError(400, "trailing data after compressed body")
-        return out
-    # gzip: a body may legally be several concatenated gzip members.
-    out, rest = _inflate(raw, 16 + zlib.MAX_WBITS, max_event_bytes)
-    if not rest:
-        return out
-    parts = [out]
-    total = len(out)
-    # Some gzip writers pad with NUL bytes after the last member.
-    while rest.strip(b"\0"):
-        out, rest = _inflate(rest, 16 + zlib.MAX_WBITS,
-                             max_event_bytes - total)
-        parts.append(out)
-        total += len(out)
-    return b"".join(parts)
-
-
 def _reject_constant(name):
-    # json accepts NaN/Infinity, which are not JSON and would be re-emitted
-    # as invalid JSON when an event is re-serialised.
+    # json accepts NaN/Infinity, which are not JSON.
     raise ValueError("invalid constant %s" % name)
 
 
-def parse_json_object(data):
-    """json.loads ``data`` (bytes) and require a JSON object, else 400."""
+def _finite_float(text):
+    # 1e999 is valid JSON text but parses to inf, which json.dumps would
+    # write back as Infinity (not JSON); Relay refuses it too.
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("number out of range")
+    return value
+
+
+def parse_json_object(data, budget, what="event"):
+    """Parse ``data`` (bytes) as one JSON object, else 400.
+
+    413 when parsing could use more than ``budget`` bytes (see jsoncost).
+    The bytes must be UTF-8: json.loads alone would also take UTF-16/32.
+    """
+    if not jsoncost.fits(data, budget):
+        raise HttpError(413, "%s too large to parse within %d bytes"
+                        % (what, budget), discard="too_large")
     try:
-        obj = json.loads(data, parse_constant=_reject_constant)
+        text = data.decode("utf-8")
+        obj = json.loads(text, parse_constant=_reject_constant,
+                         parse_float=_finite_float)
     except (ValueError, RecursionError):
-        # RecursionError: deeply nested arrays; UnicodeDecodeError is a
-        # ValueError.
-        raise HttpError(400, "invalid JSON") from None
+        # RecursionError: deeply nested arrays; UnicodeDecodeError and a
+        # leading BOM are ValueErrors.
+        raise HttpError(400, "invalid JSON in %s" % what,
+                        discard="invalid_json") from None
     if not isinstance(obj, dict):
-        raise HttpError(400, "event must be a JSON object")
+        raise HttpError(400, "%s must be a JSON object" % what,
+                        discard="invalid_json")
     return obj
 
 
@@ -152,27 +118,38 @@ def normalize_event_id(value):
     return value if _EVENT_ID_RE.match(value) else None
 
 
-def prepare_event(event, payload, fallback_id=None):
+def derived_event_id(project_id, payload):
+    """The id of an event sent without one: a UUID from the project and the
+    exact bytes, so a retry of the same request is the same event (and is
+    stored once).  Two events with identical bytes are one event."""
+    digest = hashlib.sha256(payload).hexdigest()
+    return uuid.uuid5(_DERIVED_ID_NAMESPACE,
+                      "%s:%s" % (project_id, digest)).hex
+
+
+def prepare_event(event, payload, project_id, fallback_id=None):
     """Return (event_id, bytes to spool) for a parsed event.
 
     When the event carries a canonical event_id its received bytes are
     stored as they are (no re-serialisation cost on the hot path).  When the
-    id is missing (one is assigned: ``fallback_id`` or a new uuid4) or had to
-    be normalised, the event is re-serialised with the final id so the file
-    agrees with its name.
+    id is missing (``fallback_id``, else one derived from the payload) or
+    had to be normalised, the event is re-serialised with the final id so
+    the file agrees with its name.
     """
     raw_id = event.get("event_id")
     if raw_id is None:
-        event_id = fallback_id or uuid.uuid4().hex
+        event_id = fallback_id or derived_event_id(project_id, payload)
     else:
         event_id = normalize_event_id(raw_id)
         if event_id is None:
-            raise HttpError(400, "invalid event_id")
+            raise HttpError(400, "invalid event_id", discard="invalid_json")
         if event_id == raw_id:
             return event_id, payload
     event["event_id"] = event_id
+    # ASCII output (escaped non-ASCII), and no NaN/Infinity: valid JSON.
     try:
-        data = json.dumps(event, separators=(",", ":"))
+        data = json.dumps(event, separators=(",", ":"), allow_nan=False)
     except (ValueError, RecursionError):
-        raise HttpError(400, "event cannot be re-serialised") from None
+        raise HttpError(400, "event cannot be re-serialised",
+                        discard="invalid_json") from None
     return event_id, data.encode("ascii")

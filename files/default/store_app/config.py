@@ -14,9 +14,15 @@ such as ``max_body_byte`` cannot silently fall back to a default)::
      "spool_dir"*: "<absolute path>",
      "instances"*: int >= 1,
      "max_body_bytes": int > 0      (default 2097152),
-     "max_event_bytes": int > 0     (default 20971520),
+     "max_event_bytes": int > 0     (default 1048576),
+     "max_envelope_bytes": int > 0  (default max(20971520, max_event_bytes)),
      "simulated_hops": int >= 0     (default 0),
      "simulated_hop_ms": number >= 0 (default 2.0)}
+
+max_body_bytes caps the body as received, max_event_bytes one event once
+decoded (Relay's max_event_size, 1 MiB), max_envelope_bytes a whole decoded
+envelope: its other items are skipped without being kept, so this bounds
+the decompression work, not memory.
 
 ``rate_limit`` may be absent or null (no limit).  Limits are fleet-wide;
 quota.py divides them by ``instances``, which therefore must leave each
@@ -36,7 +42,9 @@ ENV_VAR = "STORE_APP_CONFIG"
 _KEY_RE = re.compile(r"[0-9a-f]{32}\Z")
 _PROJECT_ID_RE = re.compile(r"[0-9]{1,20}\Z")
 _TOP_KEYS = {"projects", "spool_dir", "instances", "max_body_bytes",
-             "max_event_bytes", "simulated_hops", "simulated_hop_ms"}
+             "max_event_bytes", "max_envelope_bytes", "simulated_hops",
+             "simulated_hop_ms"}
+MIN_ENVELOPE_BYTES = 20 * 1024 * 1024
 _PROJECT_KEYS = {"public_key", "rate_limit"}
 _RATE_KEYS = {"events_per_second", "burst"}
 
@@ -63,9 +71,17 @@ class Config:
     spool_dir: str
     instances: int
     max_body_bytes: int = 2 * 1024 * 1024
-    max_event_bytes: int = 20 * 1024 * 1024
+    max_event_bytes: int = 1024 * 1024
+    max_envelope_bytes: Optional[int] = None
     simulated_hops: int = 0
     simulated_hop_ms: float = 2.0
+
+    @property
+    def envelope_limit(self):
+        """Decoded size cap of a whole envelope (at least one event)."""
+        if self.max_envelope_bytes is not None:
+            return max(self.max_envelope_bytes, self.max_event_bytes)
+        return max(MIN_ENVELOPE_BYTES, self.max_event_bytes)
 
 
 def _is_int(value):
@@ -139,7 +155,7 @@ def parse_config(raw):
                 for pid, proj in raw["projects"].items()}
 
     options = {}
-    for name in ("max_body_bytes", "max_event_bytes"):
+    for name in ("max_body_bytes", "max_event_bytes", "max_envelope_bytes"):
         if name in raw:
             if not _is_int(raw[name]) or raw[name] <= 0:
                 raise ConfigError("%s must be a positive integer" % name)

@@ -1,68 +1,109 @@
-"""Parse Sentry envelopes (the format sentry-sdk 2.x posts to /envelope/).
+"""Read Sentry envelopes (what sentry-sdk 2.x and the JavaScript SDKs post to
+/envelope/) from a DecodedBody, one line or one item at a time.
 
 Layout: one JSON header line, then items.  Each item is a JSON header line
 with ``type`` and optionally ``length``, followed by the payload: exactly
 ``length`` bytes (then an optional newline) or, without ``length``, the rest
 of the line.  See https://develop.sentry.dev/sdk/envelopes/
+
+Limits, from Relay (relay-server/src/utils/sizes.rs,
+check_envelope_size_limits, and relay-config's defaults):
+* at most one event-like item ("event" or "transaction") per envelope:
+  Relay's event limit has total_count 1, and a second one is 413 there too.
+  It also keeps every envelope within one quota token (quota.py);
+* an event payload is at most max_event_bytes (Relay's max_event_size,
+  1 MiB by default);
+* at most MAX_ITEMS items: Relay's largest per-type count is
+  max_session_count (100); no SDK sends more in one envelope;
+* a header line (envelope or item) is at most MAX_HEADER_BYTES.
+Items of other types are skipped without being kept in memory, and reported
+as dropped.
 """
 
-import json
-
+from . import protocol
+from .body import parse_json_object
 from .errors import HttpError
 
-# Item types spooled as events; everything else (sessions, client reports,
-# attachments, ...) is accepted and dropped.
 EVENT_TYPES = frozenset(("event", "transaction"))
+MAX_ITEMS = 100
+MAX_HEADER_BYTES = 64 * 1024
 
 
-def _json_line(data, start, what):
-    """Parse the JSON object on the line starting at ``start``.
+def read_header(stream, budget):
+    """The envelope header (a dict): the first line, and nothing more is
+    decoded.  It may carry the DSN, so it is read before authentication."""
+    line = stream.readline(MAX_HEADER_BYTES)
+    if line is None:
+        raise HttpError(400, "empty envelope", discard="empty_envelope")
+    return parse_json_object(line, budget, "envelope header")
 
-    Returns (object, index just past the line's newline or end of data).
+
+def _item_length(header):
+    length = header.get("length")
+    if length is None:
+        return None
+    if isinstance(length, int) and not isinstance(length, bool) \
+            and length >= 0:
+        return length
+    raise HttpError(400, "invalid envelope item length",
+                    discard="invalid_envelope")
+
+
+def read_items(stream, max_event_bytes, budget):
+    """Read every item after the header.
+
+    Returns (event, dropped): event is (item type, payload bytes) or None;
+    dropped lists the data category of each other item.
     """
-    end = data.find(b"\n", start)
-    if end < 0:
-        end = len(data)
-    try:
-        obj = json.loads(data[start:end])
-    except (ValueError, RecursionError):
-        raise HttpError(400, "invalid envelope %s" % what) from None
-    if not isinstance(obj, dict):
-        raise HttpError(400, "envelope %s must be a JSON object" % what)
-    return obj, end + 1
-
-
-def parse_envelope_header(data):
-    """Return (envelope header dict, offset of the first item)."""
-    return _json_line(data, 0, "header")
-
-
-def iter_event_items(data, pos):
-    """Yield (item type, payload bytes) for event/transaction items.
-
-    Payloads of other item types are skipped without being copied, so a big
-    attachment costs no more than scanning past it.
-    """
-    size = len(data)
-    while pos < size:
-        if data[pos] == 0x0A:  # blank line between/after items
-            pos += 1
+    event = None
+    dropped = []
+    count = 0
+    while True:
+        first = stream.peek_byte()
+        if first is None:
+            return event, dropped
+        if first == 0x0A:  # blank line between or after items
+            stream.skip(1)
             continue
-        header, pos = _json_line(data, pos, "item header")
+        count += 1
+        if count > MAX_ITEMS:
+            raise HttpError(413, "more than %d envelope items" % MAX_ITEMS,
+                            discard="too_large")
+        header = parse_json_object(stream.readline(MAX_HEADER_BYTES), budget,
+                                   "envelope item header")
         item_type = header.get("type")
         if not isinstance(item_type, str):
-            raise HttpError(400, "envelope item without type")
-        length = header.get("length")
-        if length is None:
-            end = data.find(b"\n", pos)
-            end = size if end < 0 else end
-            nxt = end + 1
-        elif isinstance(length, int) and not isinstance(length, bool) \
-                and 0 <= length <= size - pos:
-            end = pos + length
-            nxt = end + 1 if data[end:end + 1] == b"\n" else end
-        else:
-            raise HttpError(400, "invalid envelope item length")
+            raise HttpError(400, "envelope item without type",
+                            discard="invalid_envelope")
+        length = _item_length(header)
         if item_type in EVENT_TYPES:
-            yield item_type, data[pos:end]
-        pos = nxt
+            if event is not None:
+                raise HttpError(413, "more than one event item",
+                                discard="too_large")
+            event = (item_type, _read_payload(stream, length,
+                                              max_event_bytes))
+        else:
+            _skip_payload(stream, length)
+            dropped.append(protocol.item_category(item_type))
+
+
+def _read_payload(stream, length, max_bytes):
+    too_large = HttpError(413, "event larger than %d bytes" % max_bytes,
+                          discard="too_large")
+    if length is None:
+        return stream.readline(max_bytes, too_long=too_large) or b""
+    if length > max_bytes:
+        raise too_large
+    payload = stream.read_exact(length)
+    if stream.peek_byte() == 0x0A:
+        stream.skip(1)
+    return payload
+
+
+def _skip_payload(stream, length):
+    if length is None:
+        stream.skip_line()
+        return
+    stream.skip(length)
+    if stream.peek_byte() == 0x0A:
+        stream.skip(1)

@@ -14,6 +14,10 @@ will survive a crash, and readers never see a half-written event:
 3. unlink the temp name, then fsync the directory so the new name (and the
    removal) are on disk before the caller acknowledges.
 
+The project directory's own entry in the spool root is fsynced the first
+time this process uses it, whether it created the directory or found it:
+only then does the process know the entry is durable.
+
 A crash can leave stale ``.tmp-*`` files but never a partial ``<id>.json``.
 Consumers of the spool MUST ignore dot-files.  The filesystem must support
 hard links.
@@ -45,10 +49,13 @@ def _ensure_dir(spool_dir, project_id):
     try:
         os.mkdir(path, _DIR_MODE)
     except FileExistsError:
+        # Another process (or an earlier life of this one) made it, and may
+        # not have fsynced the spool root yet, or crashed before it did:
+        # this process cannot prove the entry is durable, so sync it too.
         pass
     else:
         os.chmod(path, _DIR_MODE)  # mkdir's mode is filtered by the umask
-        _fsync_dir(spool_dir)      # make the new directory entry durable
+    _fsync_dir(spool_dir)          # make the directory entry durable
     _known_dirs.add(path)
     return path
 
@@ -85,7 +92,7 @@ def spool_event(spool_dir, project_id, event_id, payload):
     made durable; then nothing was published under the final name.
     ``project_id`` and ``event_id`` must already be validated (digits, hex).
     """
-    directory = os.path.join(spool_dir, project_id)
+    directory = _ensure_dir(spool_dir, project_id)
     final = os.path.join(directory, event_id + ".json")
     if os.path.exists(final):
         # A retried or duplicate event: the published file is already whole
@@ -93,7 +100,6 @@ def spool_event(spool_dir, project_id, event_id, payload):
         _fsync_dir(directory)
         return False
     try:
-        directory = _ensure_dir(spool_dir, project_id)
         tmp = _write_temp(directory, event_id, payload)
     except FileNotFoundError:
         # The project directory was removed behind our back: recreate once.

@@ -7,12 +7,14 @@ X-Fleet-Instance header (500, reason logged to stderr) instead of uWSGI's
 generic error page.
 
 Request pipeline for the intake endpoints (cheap checks first, and the key is
-checked before the body is decompressed or parsed):
-route -> auth (401/403) -> simulated hops -> Content-Encoding (415)
--> read body (400/413) -> decompress (400/413) -> parse (400)
--> quota (429) -> spool (500 on disk failure) -> 200.
+checked before the body is decoded):
+route (OPTIONS: CORS preflight) -> auth (401/403) -> simulated hops
+-> Content-Encoding (415) -> read body (400/413) -> decode (400/413)
+-> parse (400/413) -> quota (429) -> spool (500 on disk failure) -> 200.
 Envelopes whose key is only in the envelope header's ``dsn`` are the one
-exception: their body must be decoded to find the key (still size-capped).
+exception: their first line (bounded) is decoded and parsed to find the key,
+and nothing else before it is checked.  Every intake response carries
+Relay's CORS headers, and every outcome is counted (outcomes.py).
 """
 
 import json
@@ -23,7 +25,8 @@ import threading
 import time
 import traceback
 
-from . import auth, body, config, envelope, quota, spool
+from . import (auth, body, config, decode, envelope, outcomes, protocol,
+               quota, spool)
 from .errors import HttpError
 
 INSTANCE_ENV = "STORE_APP_INSTANCE"
@@ -50,6 +53,10 @@ _STATUS = {200: "200 OK", 400: "400 Bad Request", 401: "401 Unauthorized",
            405: "405 Method Not Allowed", 413: "413 Payload Too Large",
            415: "415 Unsupported Media Type", 429: "429 Too Many Requests",
            500: "500 Internal Server Error"}
+# The reason counted for a refusal that names none (see outcomes.py).
+_DEFAULT_DISCARD = {400: "invalid", 401: "auth", 403: "auth",
+                    413: "too_large", 415: "content_encoding",
+                    429: protocol.QUOTA_REASON, 500: "internal"}
 
 
 def log_error(message):
@@ -58,25 +65,40 @@ def log_error(message):
     sys.stderr.flush()
 
 
+class _Intake:
+    """What one intake request has established so far: the data category
+    its outcome is counted under."""
+
+    def __init__(self, endpoint):
+        # A store request is one error event; an envelope's items are
+        # unknown until read.
+        self.category = "error" if endpoint == "store" else "unknown"
+
+
 class StoreApp:
     """The WSGI application for one process and one validated Config."""
 
     def __init__(self, cfg, instance):
         self.cfg = cfg
         self.instance = instance
+        self.outcomes = outcomes.Outcomes()
         self._instance_header = ("X-Fleet-Instance", instance)
         self._buckets = {pid: quota.make_bucket(p.rate_limit, cfg.instances)
                          for pid, p in cfg.projects.items()}
         self._hop_seconds = cfg.simulated_hop_ms / 1000.0
+        self._json_budget = body.JSON_BUDGET_FACTOR * cfg.max_event_bytes
         self._health = {"status": "ok", "instance": instance, "code": CODE_DIGEST}
 
     def _health_body(self, environ):
-        """Health, the code digest, and the client as the app sees it (what
-        nginx passed), so operators can check forwarded headers."""
+        """Health, the code digest, the client as the app sees it (what nginx
+        passed, so operators can check forwarded headers), and the outcomes
+        counted since this instance started."""
         client = {"remote_addr": environ.get("REMOTE_ADDR"),
                   "x_real_ip": environ.get("HTTP_X_REAL_IP"),
                   "x_forwarded_for": environ.get("HTTP_X_FORWARDED_FOR")}
-        return dict(self._health, client=client)
+        return dict(self._health, client=client,
+                    outcomes_since=self.outcomes.since,
+                    outcomes=self.outcomes.snapshot())
 
     # -- responses ---------------------------------------------------------
 
@@ -91,12 +113,18 @@ class StoreApp:
         return [] if head else [data]
 
     def __call__(self, environ, start_response):
+        api = _API_RE.match(environ.get("PATH_INFO", ""))
+        cors = protocol.CORS_HEADERS if api else ()
         try:
-            return self._dispatch(environ, start_response)
+            return self._dispatch(environ, start_response, api)
         except HttpError as e:
             # Whoever raises a deliberate 5xx has already logged the detail.
+            # X-Sentry-Error carries the reason where browsers let SDKs read
+            # it (see protocol.EXPOSE_HEADERS).
             return self._respond(start_response, e.status,
-                                 {"error": e.reason, **e.extra}, e.headers)
+                                 {"error": e.reason, **e.extra},
+                                 [*e.headers, *cors,
+                                  ("X-Sentry-Error", e.reason)])
         except Exception:
             # A bug or an environment fault (disk full, permissions): log the
             # traceback for the operator, never send it to the client.
@@ -104,11 +132,11 @@ class StoreApp:
                 environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"),
                 traceback.format_exc()))
             return self._respond(start_response, 500,
-                                 {"error": "internal error"})
+                                 {"error": "internal error"}, cors)
 
     # -- routing -----------------------------------------------------------
 
-    def _dispatch(self, environ, start_response):
+    def _dispatch(self, environ, start_response, api):
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "/_health":
@@ -117,67 +145,84 @@ class StoreApp:
                                 [("Allow", "GET, HEAD")])
             return self._respond(start_response, 200, self._health_body(environ),
                                  head=(method == "HEAD"))
-        match = _API_RE.match(path)
-        if match is None:
+        if api is None:
             raise HttpError(404, "not found")
+        if method == "OPTIONS":
+            # A browser's CORS preflight (answered like Relay, whatever the
+            # request asks: the allowed lists do not depend on it).
+            return self._respond(start_response, 200, b"", [
+                *protocol.PREFLIGHT_HEADERS, ("Allow", "OPTIONS, POST")])
         if method != "POST":
-            raise HttpError(405, "method not allowed", [("Allow", "POST")])
-        project_id, endpoint = match.groups()
-        if endpoint == "store":
-            event_id = self._store(environ, project_id)
-        else:
-            event_id = self._envelope(environ, project_id)
-        return self._respond(start_response, 200, {"id": event_id})
+            raise HttpError(405, "method not allowed",
+                            [("Allow", "OPTIONS, POST")])
+        project_id, endpoint = api.groups()
+        intake = _Intake(endpoint)
+        try:
+            if endpoint == "store":
+                event_id = self._store(environ, project_id, intake)
+            else:
+                event_id = self._envelope(environ, project_id, intake)
+        except HttpError as e:
+            outcome = "rate_limited" if e.status == 429 else "invalid"
+            self.outcomes.add(outcome, e.discard or _DEFAULT_DISCARD[e.status],
+                              intake.category)
+            raise
+        except Exception:
+            self.outcomes.add("invalid", "internal", intake.category)
+            raise
+        return self._respond(start_response, 200, {"id": event_id},
+                             protocol.CORS_HEADERS)
 
     # -- endpoints ---------------------------------------------------------
 
-    def _authorized_body(self, environ, project_id, key):
-        """Auth, simulated hops, then the decoded body (in that order)."""
+    def _check_key(self, project_id, key):
         auth.check_key(self.cfg.projects.get(project_id), key)
         self._simulate_hops()
-        encoding = body.check_encoding(environ)
-        raw = body.read_body(environ, self.cfg.max_body_bytes)
-        return body.decode_body(raw, encoding, self.cfg.max_event_bytes)
 
-    def _store(self, environ, project_id):
-        key = auth.key_from_environ(environ)
-        data = self._authorized_body(environ, project_id, key)
-        event_id, payload = body.prepare_event(
-            body.parse_json_object(data), data)
-        self._take_quota(project_id, 1)
-        self._spool(project_id, event_id, payload)
+    def _raw_body(self, environ):
+        """The codings to undo (415 first) and the body as received."""
+        codings = decode.content_codings(environ)
+        return codings, body.read_body(environ, self.cfg.max_body_bytes)
+
+    def _store(self, environ, project_id, intake):
+        self._check_key(project_id, auth.key_from_environ(environ))
+        codings, raw = self._raw_body(environ)
+        with decode.DecodedBody(raw, codings, self.cfg.max_event_bytes) as b:
+            data = b.read_all()
+        event = body.parse_json_object(data, self._json_budget)
+        event_id, payload = body.prepare_event(event, data, project_id)
+        self._accept(project_id, event_id, payload, intake)
         return event_id
 
-    def _envelope(self, environ, project_id):
+    def _envelope(self, environ, project_id, intake):
         key = auth.key_from_environ(environ)
         if key:
-            data = self._authorized_body(environ, project_id, key)
-            header, pos = envelope.parse_envelope_header(data)
-        else:
-            # The key may be in the envelope header's dsn: decode first
-            # (bounded by the same size limits), then authenticate.
-            encoding = body.check_encoding(environ)
-            raw = body.read_body(environ, self.cfg.max_body_bytes)
-            data = body.decode_body(raw, encoding, self.cfg.max_event_bytes)
-            header, pos = envelope.parse_envelope_header(data)
-            auth.check_key(self.cfg.projects.get(project_id),
-                           auth.key_from_dsn(header.get("dsn")))
-            self._simulate_hops()
-
+            self._check_key(project_id, key)
+        codings, raw = self._raw_body(environ)
+        with decode.DecodedBody(raw, codings, self.cfg.envelope_limit) as b:
+            header = envelope.read_header(b, self._json_budget)
+            if not key:
+                # The key may be in the header's dsn: nothing past that
+                # first line has been decoded yet.
+                self._check_key(project_id,
+                                auth.key_from_dsn(header.get("dsn")))
+            item, dropped = envelope.read_items(b, self.cfg.max_event_bytes,
+                                                self._json_budget)
         header_id = body.normalize_event_id(header.get("event_id"))
-        items = list(envelope.iter_event_items(data, pos))
-        # The header's event_id names the envelope's event; it can only
-        # stand in for a missing item event_id when there is one event.
-        fallback = header_id if len(items) == 1 else None
-        events = [body.prepare_event(body.parse_json_object(payload), payload,
-                                     fallback_id=fallback)
-                  for _type, payload in items]
-        if not events:
-            return header_id  # sessions, client reports...: nothing to keep
-        self._take_quota(project_id, len(events))
-        for event_id, payload in events:
-            self._spool(project_id, event_id, payload)
-        return header_id or events[0][0]
+        for category in dropped:
+            # Sessions, client reports, attachments...: answered 200 (SDKs
+            # would otherwise retry or count them lost) but not kept.
+            self.outcomes.add("filtered", "not_stored", category)
+        if item is None:
+            return header_id
+        item_type, payload = item
+        intake.category = protocol.item_category(item_type)
+        # The header's event_id names the envelope's one event.
+        event_id, payload = body.prepare_event(
+            body.parse_json_object(payload, self._json_budget), payload,
+            project_id, fallback_id=header_id)
+        self._accept(project_id, event_id, payload, intake)
+        return event_id
 
     # -- steps -------------------------------------------------------------
 
@@ -187,26 +232,41 @@ class StoreApp:
         for _ in range(self.cfg.simulated_hops):
             time.sleep(self._hop_seconds)
 
-    def _take_quota(self, project_id, count):
+    def _accept(self, project_id, event_id, payload, intake):
+        """Quota, then the spool: on return the event is on disk."""
+        self._take_quota(project_id)
+        if self._spool(project_id, event_id, payload):
+            self.outcomes.add("accepted", None, intake.category)
+        else:
+            # Already stored (a retry): acknowledged again, kept once.
+            self.outcomes.add("invalid", "duplicate", intake.category)
+
+    def _take_quota(self, project_id):
         bucket = self._buckets.get(project_id)
         if bucket is None:
             return
-        wait = bucket.try_acquire(count)
+        # One token: an envelope carries at most one event (envelope.py),
+        # and every instance's burst is at least one (config.py), so any
+        # request can be accepted once tokens refill.
+        wait = bucket.try_acquire(1)
         if wait:
             seconds = quota.retry_after_seconds(wait)
             raise HttpError(429, "rate limit exceeded",
-                            [("Retry-After", str(seconds))],
+                            [("Retry-After", str(seconds)),
+                             ("X-Sentry-Rate-Limits",
+                              protocol.rate_limits_header(seconds))],
                             {"retry_after": seconds})
 
     def _spool(self, project_id, event_id, payload):
         try:
-            spool.spool_event(self.cfg.spool_dir, project_id, event_id,
-                              payload)
+            return spool.spool_event(self.cfg.spool_dir, project_id, event_id,
+                                     payload)
         except OSError as e:
             # Not on disk, so not acknowledged: the client will retry.
             log_error("spool write failed for %s/%s: %s"
                       % (project_id, event_id, e))
-            raise HttpError(500, "could not store event") from None
+            raise HttpError(500, "could not store event",
+                            discard="internal") from None
 
 
 def make_app(cfg, instance=None):

@@ -39,8 +39,19 @@ def test_documented_example_config_is_valid(tmp_path):
 def test_optional_keys_have_defaults(tmp_path):
     cfg = config.parse_config({"projects": {}, "spool_dir": "/s",
                                "instances": 1})
-    assert (cfg.max_body_bytes, cfg.max_event_bytes) == (2097152, 20971520)
+    # Relay's max_event_size is the reference for the event cap.
+    assert (cfg.max_body_bytes, cfg.max_event_bytes) == (2097152, 1048576)
+    assert cfg.envelope_limit == 20971520
     assert (cfg.simulated_hops, cfg.simulated_hop_ms) == (0, 2.0)
+
+
+def test_envelope_limit_is_never_below_one_event():
+    def limit(**options):
+        return config.parse_config({"projects": {}, "spool_dir": "/s",
+                                    "instances": 1, **options}).envelope_limit
+    assert limit(max_event_bytes=4000, max_envelope_bytes=5000) == 5000
+    assert limit(max_event_bytes=30000000) == 30000000
+    assert limit(max_event_bytes=9000, max_envelope_bytes=5000) == 9000
 
 
 @pytest.mark.parametrize("change,message", [

@@ -1,8 +1,13 @@
-"""uwsgi-fleetctl's pure parts: the uwsgi protocol client and its waiting."""
+"""uwsgi-fleetctl: the uwsgi protocol client, waiting, the master FIFO write
+of `reload`, `outcomes` and the staged nginx test."""
+import argparse
+import json
 import os
+import pwd
 import socket
 import struct
 import threading
+import time
 
 import pytest
 
@@ -103,3 +108,150 @@ def test_nginx_test_mounts_the_copy_over_the_config_dir_privately():
     assert command[:4] == ["unshare", "--mount", "--propagation", "private"]
     assert command[-2:] == ["/tmp/staged", "/etc/nginx"]
     assert "nginx -t" in command[6]
+
+
+# -- reload: the master FIFO (issue 10, item 9) ---------------------------------
+
+@pytest.fixture
+def fifo_node(tmp_path, monkeypatch):
+    """A manifest whose instance 9000 has a master FIFO in tmp_path, run by
+    this test's user; supervisor and /proc are stubbed so cmd_reload only
+    does its FIFO work, and 'a new worker serves' right after the write."""
+    import getpass
+    fifo = tmp_path / "9000.fifo"
+    os.mkfifo(fifo)
+    manifest = {"bind_address": "127.0.0.1", "program_prefix": "uwsgi_fleet_",
+                "fifo_dir": str(tmp_path), "user": getpass.getuser()}
+    workers = iter([[101], [102]])
+    monkeypatch.setattr(ctl, "program_pid", lambda name: 100)
+    monkeypatch.setattr(ctl, "children", lambda pid: next(workers, [102]))
+    monkeypatch.setattr(ctl, "serves", lambda host, port: True)
+    return manifest, fifo
+
+
+def reload_in_thread(manifest, timeout):
+    """Run `reload 9000`; return (thread, outcome list) without waiting."""
+    args = argparse.Namespace(ports=[9000], timeout=timeout)
+    outcome = []
+
+    def run():
+        try:
+            ctl.cmd_reload(args, manifest)
+            outcome.append("reloaded")
+        except SystemExit as e:
+            outcome.append(str(e))
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def test_reload_writes_w_to_the_master_fifo(fifo_node):
+    manifest, fifo = fifo_node
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the "master"
+    try:
+        thread, outcome = reload_in_thread(manifest, timeout=5)
+        thread.join(10)
+        assert outcome == ["reloaded"]
+        assert os.read(reader, 16) == b"w"
+    finally:
+        os.close(reader)
+
+
+def test_reload_without_a_reader_times_out_instead_of_blocking(fifo_node):
+    manifest, fifo = fifo_node
+    timeout = 0.5
+    started = time.monotonic()
+    thread, outcome = reload_in_thread(manifest, timeout)
+    thread.join(timeout + 5)
+    assert not thread.is_alive(), "reload blocked on a FIFO nobody reads"
+    assert len(outcome) == 1 and "after 0.5s" in outcome[0], outcome
+    assert time.monotonic() - started >= timeout
+
+
+def test_reload_refuses_a_symlink_planted_in_place_of_the_fifo(fifo_node,
+                                                              tmp_path):
+    manifest, fifo = fifo_node
+    target = tmp_path / "root-owned-file"
+    target.write_text("precious\n")
+    fifo.unlink()
+    fifo.symlink_to(target)
+    thread, outcome = reload_in_thread(manifest, timeout=0.5)
+    thread.join(5)
+    assert len(outcome) == 1 and "symlink" in outcome[0], outcome
+    assert target.read_text() == "precious\n"
+
+
+def test_reload_refuses_a_regular_file_in_place_of_the_fifo(fifo_node):
+    manifest, fifo = fifo_node
+    fifo.unlink()
+    fifo.write_text("not a fifo\n")
+    thread, outcome = reload_in_thread(manifest, timeout=0.5)
+    thread.join(5)
+    assert len(outcome) == 1 and "not a FIFO" in outcome[0], outcome
+    assert fifo.read_text() == "not a fifo\n"
+
+
+def test_reload_refuses_a_fifo_not_owned_by_the_app_user(fifo_node):
+    """A FIFO someone else made (here: this test's user, while the manifest
+    names another app user) is not the master's."""
+    manifest, fifo = fifo_node
+    other = next(p for p in pwd.getpwall() if p.pw_uid != os.getuid())
+    manifest = dict(manifest, user=other.pw_name)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        thread, outcome = reload_in_thread(manifest, timeout=0.5)
+        thread.join(5)
+        assert len(outcome) == 1 and "owned by uid" in outcome[0], outcome
+        assert os.read(reader, 16) == b""  # nothing was written
+    finally:
+        os.close(reader)
+
+
+# -- outcomes -------------------------------------------------------------------
+
+def serve_health(bodies):
+    """Fake instances answering /_health with ``bodies`` (one each)."""
+    ports = []
+    for body in bodies:
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def serve(server=server, body=body):
+            conn, _ = server.accept()
+            parse_packet(conn.recv(65536))
+            conn.sendall(b"HTTP/1.1 200 OK\r\n\r\n" + json.dumps(body).encode())
+            conn.close()
+            server.close()
+        threading.Thread(target=serve, daemon=True).start()
+        ports.append(server.getsockname()[1])
+    return ports
+
+
+def test_outcomes_sums_the_instances(capsys):
+    first = {"outcomes": [
+        {"outcome": "accepted", "reason": None, "category": "error", "quantity": 5},
+        {"outcome": "filtered", "reason": "not_stored", "category": "session", "quantity": 2}]}
+    second = {"outcomes": [
+        {"outcome": "accepted", "reason": None, "category": "error", "quantity": 7},
+        {"outcome": "rate_limited", "reason": "project_quota", "category": "error", "quantity": 1}]}
+    ports = serve_health([first, second])
+    args = argparse.Namespace(ports=ports, json=True)
+    assert ctl.cmd_outcomes(args, {"bind_address": "127.0.0.1"}) == 0
+    rows = {(r["outcome"], r["reason"], r["category"]): r["quantity"]
+            for r in json.loads(capsys.readouterr().out)}
+    expected = {}
+    for body in (first, second):
+        for r in body["outcomes"]:
+            key = (r["outcome"], r["reason"], r["category"])
+            expected[key] = expected.get(key, 0) + r["quantity"]
+    assert rows == expected
+
+
+def test_outcomes_says_which_instances_were_not_counted(capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    args = argparse.Namespace(ports=[closed], json=False)
+    assert ctl.cmd_outcomes(args, {"bind_address": "127.0.0.1"}) == 1
+    assert str(closed) in capsys.readouterr().err

@@ -7,8 +7,24 @@ import shutil
 import threading
 import uuid
 
+import pytest
+
 from store_app import spool as spool_mod
 from support import all_files, event_bytes, make_app, spooled, store
+
+
+@pytest.fixture
+def fsynced(monkeypatch):
+    """The paths fsynced during the test, in order."""
+    synced = []
+    real_fsync = os.fsync
+
+    def spy(fd):
+        synced.append(os.readlink("/proc/self/fd/%d" % fd))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    return synced
 
 
 def test_spool_event_stores_once(tmp_path):
@@ -26,15 +42,8 @@ def test_project_dir_removed_at_runtime_is_recreated(tmp_path):
     assert os.listdir(tmp_path / "6") == ["b" * 32 + ".json"]
 
 
-def test_directories_and_file_are_fsynced_before_ack(tmp_path, monkeypatch):
-    synced = []
-    real_fsync = os.fsync
-
-    def spy(fd):
-        synced.append(os.readlink("/proc/self/fd/%d" % fd))
-        return real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", spy)
+def test_directories_and_file_are_fsynced_before_ack(tmp_path, fsynced):
+    synced = fsynced
     app = make_app(tmp_path)
     resp = store(app, event_bytes())
     assert resp.status == 200
@@ -127,3 +136,31 @@ def test_a_duplicate_is_not_written_again(tmp_path, monkeypatch):
     monkeypatch.setattr(spool_module, "_write_temp", no_second_write)
     assert spool_module.spool_event(str(tmp_path), "1", "a" * 32, b'{"other": 1}') is False
     assert (tmp_path / "1" / ("a" * 32 + ".json")).read_bytes() == b'{"event_id": "aaaa"}'
+
+
+# Issue 10, item 12.
+def test_an_existing_project_dir_entry_is_synced_before_the_200(
+        tmp_path, fsynced):
+    """Another instance created spool/1 and may have crashed before fsyncing
+    the spool root: this process cannot know, so it syncs the root too."""
+    app = make_app(tmp_path)
+    spool = tmp_path / "spool"
+    (spool / "1").mkdir(mode=0o750)     # made by "another process"
+    synced = fsynced
+    resp = store(app, event_bytes())
+    assert resp.status == 200
+    assert str(spool) in synced
+    # Once per process and project: the next event does not sync it again.
+    synced.clear()
+    assert store(app, event_bytes()).status == 200
+    assert str(spool) not in synced
+
+
+def test_a_duplicate_in_a_dir_made_elsewhere_also_syncs_the_root(
+        tmp_path, fsynced):
+    event_id = "d" * 32
+    spool = tmp_path / "spool"
+    (spool / "1").mkdir(parents=True)
+    (spool / "1" / (event_id + ".json")).write_bytes(b"{}")
+    assert spool_mod.spool_event(str(spool), "1", event_id, b"{}") is False
+    assert str(spool) in fsynced and str(spool / "1") in fsynced

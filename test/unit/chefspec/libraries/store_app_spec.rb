@@ -97,7 +97,7 @@ describe UwsgiFleet::StoreApp do
       expect(config).to include(
         'spool_dir' => '/var/spool/uwsgi_fleet',
         'max_body_bytes' => 2 * 1024**2,
-        'max_event_bytes' => 20_971_520,
+        'max_event_bytes' => 1_048_576,
         'simulated_hops' => 0,
         'simulated_hop_ms' => 2
       )

@@ -358,10 +358,10 @@ describe UwsgiFleet::Validation do
     end
 
     context 'max_event_bytes' do
-      rule = 'must be an integer from 1048576 to 1073741824'
-      [1024, 1_048_575, 1_073_741_825, '20m', nil].each { |bytes| rejects %w(app max_event_bytes), bytes, rule }
+      rule = 'must be an integer from 1048576 to 20971520'
+      [1024, 1_048_575, 20_971_521, 1_073_741_824, '20m', nil].each { |bytes| rejects %w(app max_event_bytes), bytes, rule }
       accepts %w(app max_event_bytes), 1_048_576
-      accepts %w(app max_event_bytes), 1_073_741_824
+      accepts %w(app max_event_bytes), 20_971_520
     end
 
     context 'simulated_hops' do

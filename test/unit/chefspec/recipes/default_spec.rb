@@ -9,7 +9,7 @@ describe 'uwsgi_fleet::default' do
   end
 
   it 'converges the web tier' do
-    expect(chef_run).to install_package('nginx, supervisor, uwsgi-core, uwsgi-plugin-python3, python3, iproute2')
+    expect(chef_run).to install_package('nginx, supervisor, uwsgi-core, uwsgi-plugin-python3, python3, iproute2, libbrotli1, libzstd1')
     expect(chef_run).to create_template('/etc/nginx/nginx.conf')
     expect(chef_run).to create_template('/etc/supervisor/conf.d/uwsgi_fleet_9000.conf')
   end

@@ -10,7 +10,7 @@ describe 'uwsgi_fleet::web' do
   config_path = '/etc/uwsgi_fleet/store_app.json'
   key_path = '/etc/uwsgi_fleet/default_project.key'
   conf = ->(port) { "/etc/supervisor/conf.d/uwsgi_fleet_#{port}.conf" }
-  packages = 'nginx, supervisor, uwsgi-core, uwsgi-plugin-python3, python3, iproute2'
+  packages = 'nginx, supervisor, uwsgi-core, uwsgi-plugin-python3, python3, iproute2, libbrotli1, libzstd1'
 
   # The rendered content of +path+ in the run.
   def rendered(path)
@@ -40,10 +40,10 @@ describe 'uwsgi_fleet::web' do
       expect { chef_run }.not_to raise_error
     end
 
-    it 'installs nginx, supervisor, uWSGI with the python3 plugin, python3 and iproute2 in one package resource' do
+    it 'installs nginx, supervisor, uWSGI with the python3 plugin, python3, iproute2 and the brotli and zstd libraries in one package resource' do
       expect(chef_run).to install_package(packages)
       expect(chef_run.package(packages).package_name).to eq(
-        %w(nginx supervisor uwsgi-core uwsgi-plugin-python3 python3 iproute2)
+        %w(nginx supervisor uwsgi-core uwsgi-plugin-python3 python3 iproute2 libbrotli1 libzstd1)
       )
     end
 
@@ -146,7 +146,7 @@ describe 'uwsgi_fleet::web' do
       expect(config['projects']['1']['public_key']).to match(/\A[0-9a-f]{32}\z/)
       expect(config['projects']['1']['rate_limit']).to eq('events_per_second' => 1000, 'burst' => 2000)
       expect(config).to include('instances' => 2, 'max_body_bytes' => 2 * 1024**2, 'spool_dir' => '/var/spool/uwsgi_fleet',
-                                'max_event_bytes' => 20_971_520, 'simulated_hops' => 0, 'simulated_hop_ms' => 2)
+                                'max_event_bytes' => 1_048_576, 'simulated_hops' => 0, 'simulated_hop_ms' => 2)
     end
 
     it 'stores the default key it configured, root-only' do
@@ -489,6 +489,17 @@ describe 'uwsgi_fleet::web' do
 
     it 'runs each instance in chdir' do
       expect(chef_run).to render_file(conf.call(9000)).with_content(%r{^directory=/srv/app$})
+    end
+  end
+
+  context 'with a % in chdir' do
+    default_attributes['uwsgi_fleet']['web']['app']['chdir'] = '/opt/100%app'
+
+    it 'doubles it in directory=, which supervisor expands like command=' do
+      directory = rendered(conf.call(9000))[/^directory=(.*)$/, 1]
+      expect(directory).to eq('/opt/100%%app')
+      # What supervisor makes of it ('%%' -> '%') is the directory uWSGI is given.
+      expect(instance_args(9000).each_cons(2).to_a).to include(['--chdir', directory.gsub('%%', '%')])
     end
   end
 

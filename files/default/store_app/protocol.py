@@ -1,0 +1,55 @@
+"""Sentry protocol details shared by the endpoints, as Relay implements them.
+
+* CORS (relay-server/src/middlewares/cors.rs): any origin; POST; the request
+  headers SDKs send; the response headers a browser SDK must be able to read
+  (X-Sentry-Rate-Limits, Retry-After, X-Sentry-Error); preflights cached an
+  hour.
+* X-Sentry-Rate-Limits (relay-server/src/utils/rate_limits.rs,
+  format_rate_limits): ``retry_after:categories:scope:reason_code``,
+  categories separated by ``;``, several limits by ``, ``.
+* Data categories of envelope item types (relay-base-schema DataCategory).
+"""
+
+ALLOW_HEADERS = ("x-sentry-auth, x-requested-with, x-forwarded-for, origin, "
+                 "referer, accept, content-type, authentication, "
+                 "authorization, content-encoding, transfer-encoding")
+EXPOSE_HEADERS = "x-sentry-error, x-sentry-rate-limits, retry-after"
+
+# On every response of the intake endpoints, errors included: without them a
+# browser hides the status and headers of a 429 from the SDK.
+CORS_HEADERS = (("Access-Control-Allow-Origin", "*"),
+                ("Access-Control-Expose-Headers", EXPOSE_HEADERS))
+PREFLIGHT_HEADERS = (("Access-Control-Allow-Origin", "*"),
+                     ("Access-Control-Allow-Methods", "POST"),
+                     ("Access-Control-Allow-Headers", ALLOW_HEADERS),
+                     ("Access-Control-Max-Age", "3600"))
+
+# The project quota covers the items this store keeps: Sentry's error
+# categories for events, and transactions.
+QUOTA_CATEGORIES = ("default", "error", "transaction")
+QUOTA_REASON = "project_quota"
+
+ITEM_CATEGORIES = {
+    "event": "error", "transaction": "transaction",
+    "security": "security", "raw_security": "security", "nel": "security",
+    "attachment": "attachment", "session": "session", "sessions": "session",
+    "profile": "profile", "profile_chunk": "profile_chunk",
+    "replay_event": "replay", "replay_recording": "replay",
+    "replay_video": "replay", "check_in": "monitor", "span": "span",
+    "log": "log_item", "otel_log": "log_item", "statsd": "metric_bucket",
+    "metric_buckets": "metric_bucket", "user_report": "user_report_v2",
+    "feedback": "user_report_v2",
+    # Not a Sentry data category (Relay turns it into outcomes itself);
+    # named as such so operators see the SDKs' reports arrive.
+    "client_report": "client_report",
+}
+
+
+def item_category(item_type):
+    return ITEM_CATEGORIES.get(item_type, "unknown")
+
+
+def rate_limits_header(retry_after):
+    """X-Sentry-Rate-Limits for this store's one (project) quota."""
+    return "%d:%s:project:%s" % (retry_after, ";".join(QUOTA_CATEGORIES),
+                                 QUOTA_REASON)

@@ -1,0 +1,158 @@
+"""Hostile request bodies, and a child process that measures what one request
+costs the store app: peak RSS above the idle process (VmHWM, reset through
+/proc/self/clear_refs before each request) and CPU seconds.
+
+Used by test_hostile_memory.py (the bound) and measure_hostile.py (figures).
+A fresh interpreter per run, so one request's garbage does not hide another's
+peak; the app package is imported from ``app_dir``, so the same bodies can be
+measured against another checkout's files/default (e.g. main's).
+"""
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+
+FILES_DEFAULT = Path(__file__).resolve().parents[3] / "files" / "default"
+KEY = "0123456789abcdef0123456789abcdef"
+AUTH = "Sentry sentry_key=%s, sentry_version=7, sentry_client=hostile/1" % KEY
+
+
+def fill(unit, size, head=b"[", tail=b"]", sep=b","):
+    """``head unit,unit,... tail`` of about ``size`` bytes."""
+    count = max(1, (size - len(head) - len(tail)) // (len(unit) + len(sep)))
+    return head + sep.join([unit] * count) + tail
+
+
+def unique_key_dicts(size):
+    """``[{"0":0},{"1":0},...]`` of about ``size`` bytes: every key new."""
+    parts, total, i = [], 2, 0
+    while total < size:
+        part = b'{"%x":0}' % i
+        parts.append(part)
+        total += len(part) + 1
+        i += 1
+    return b"[" + b",".join(parts[:-1]) + b"]"
+
+
+def deep_gzip(data):
+    """gzip at level 9: repetitive bodies shrink about 1000 to 1."""
+    return gzip.compress(data, 9)
+
+
+def empty_gzip_members(count):
+    """``count`` concatenated gzip members of nothing (20 bytes each)."""
+    return gzip.compress(b"", 9) * count
+
+
+def empty_items_envelope(count):
+    """An envelope header and ``count`` items with an empty payload line."""
+    return b"{}\n" + b'{"type":"session"}\n\n' * count
+
+
+def store_request(body, encoding="gzip", key=True):
+    headers = {"HTTP_CONTENT_ENCODING": encoding} if encoding else {}
+    if key:
+        headers["HTTP_X_SENTRY_AUTH"] = AUTH
+    return {"path": "/api/1/store/", "headers": headers, "body": body}
+
+
+def envelope_request(body, encoding="gzip", key=True):
+    headers = {"HTTP_CONTENT_ENCODING": encoding} if encoding else {}
+    query = "sentry_key=%s&sentry_version=7" % KEY if key else ""
+    return {"path": "/api/1/envelope/", "headers": headers, "query": query,
+            "body": body}
+
+
+_CHILD = r"""
+import ctypes, gc, io, json, os, resource, sys, time
+libc = ctypes.CDLL("libc.so.6")
+spec = json.load(sys.stdin)
+sys.dont_write_bytecode = True
+sys.path.insert(0, spec["app_dir"])
+from store_app import wsgi
+
+def status_kb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+
+def call(app, req, body):
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": req["path"],
+               "QUERY_STRING": req.get("query", ""), "SCRIPT_NAME": "",
+               "SERVER_NAME": "x", "SERVER_PORT": "80",
+               "SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_TYPE": "",
+               "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body),
+               "wsgi.errors": sys.stderr, "wsgi.url_scheme": "http"}
+    environ.update(req["headers"])
+    seen = []
+    data = b"".join(app(environ, lambda s, h, e=None: seen.append(s)))
+    return int(seen[0].split()[0]), data
+
+app = wsgi.make_app(spec["config"], instance="hostile")
+warm = {"path": "/api/1/store/", "headers": {"HTTP_X_SENTRY_AUTH": spec["auth"]}}
+call(app, warm, b'{"message": "warm up"}')
+for req in spec["requests"]:
+    with open(req["body_file"], "rb") as f:
+        body = f.read()
+    # Give what earlier requests freed back to the system, so that this
+    # request's allocations show up in RSS instead of reusing that memory.
+    gc.collect()
+    libc.malloc_trim(0)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM to the current RSS
+    base = status_kb("VmRSS")
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    status, data = call(app, req, body)
+    wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    peak = status_kb("VmHWM")
+    del data, body
+    print(json.dumps({"status": status, "peak_kb": peak - base,
+                      "cpu_s": (ru1.ru_utime - ru0.ru_utime)
+                      + (ru1.ru_stime - ru0.ru_stime), "wall_s": wall}),
+          flush=True)
+"""
+
+
+def measure(app_dir, config, requests, timeout=120):
+    """Run ``requests`` (dicts from store_request/envelope_request) one after
+    another in a fresh interpreter; return one result dict per request:
+    status, peak_kb (peak RSS above the RSS just before it), cpu_s, wall_s."""
+    with tempfile.TemporaryDirectory(prefix="hostile-") as tmp:
+        reqs = []
+        for i, req in enumerate(requests):
+            path = os.path.join(tmp, "body%d" % i)
+            with open(path, "wb") as f:
+                f.write(req["body"])
+            reqs.append({k: v for k, v in req.items() if k != "body"}
+                        | {"body_file": path})
+        cfg = dict(config, spool_dir=config.get("spool_dir")
+                   or os.path.join(tmp, "spool"))
+        os.makedirs(cfg["spool_dir"], exist_ok=True)
+        spec = {"app_dir": str(app_dir), "config": cfg, "auth": AUTH,
+                "requests": reqs}
+        out = subprocess.run(
+            [sys.executable, "-c", _CHILD], input=json.dumps(spec), text=True,
+            capture_output=True, timeout=timeout,
+            env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+        if out.returncode != 0:
+            raise RuntimeError("child failed:\n" + out.stderr[-4000:])
+        return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def config(**overrides):
+    cfg = {"projects": {"1": {"public_key": KEY}}, "instances": 1}
+    cfg.update(overrides)
+    return cfg
+
+
+def raw_deflate(data):
+    c = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return c.compress(data) + c.flush()
