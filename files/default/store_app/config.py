@@ -1,56 +1,55 @@
-"""Load and validate the store_app JSON configuration.
+"""Turn the store app's JSON config, as Chef renders it, into frozen dataclasses.
 
-The file is named by the ``STORE_APP_CONFIG`` environment variable (default
-``/etc/uwsgi_fleet/store_app.json``).  It is read once per process and
-cached; a malformed file raises ConfigError naming the offending key, so a
-bad deploy fails loudly instead of half-working.
+Contract (issue 11, "each rule is written once"): Chef validates every value
+before it renders this file (libraries/validation.rb is the one place where
+the rules live: id and key formats, ranges, paths, how keys depend on each
+other).  This module does not check values again.  It only checks that the
+file has the shape Chef writes, and fails loudly, with a ConfigError naming
+the key, when it does not: a required key is missing, a value has the wrong
+JSON type, or a key is unknown (so a typo cannot fall back to a default).
+No ranges, no regular expressions, no rules between fields live here.
 
-Schema (keys marked * are required; unknown keys are rejected so that a typo
-such as ``max_body_byte`` cannot silently fall back to a default)::
+The file is named by ``STORE_APP_CONFIG`` (default
+``/etc/uwsgi_fleet/store_app.json``); the app reads it once per process.
 
-    {"projects"*: {"<digits>": {"public_key"*: "<32 lowercase hex>",
-                                "rate_limit": {"events_per_second"*: >0,
-                                               "burst"*: >0}}},
-     "spool_dir"*: "<absolute path>",
-     "instances"*: int >= 1,
-     "max_body_bytes": int > 0      (default 2097152),
-     "max_event_bytes": int > 0     (default 1048576),
-     "max_envelope_bytes": int > 0  (default max(20971520, max_event_bytes)),
-     "simulated_hops": int >= 0     (default 0),
-     "simulated_hop_ms": number >= 0 (default 2.0)}
+Shape.  Types are JSON types: "integer" is a number without a fraction,
+"number" any number, neither a boolean; * marks a required key::
 
-max_body_bytes caps the body as received, max_event_bytes one event once
-decoded (Relay's max_event_size, 1 MiB), max_envelope_bytes a whole decoded
-envelope: its other items are skipped without being kept, so this bounds
-the decompression work, not memory.
+    {"projects"*: {"<project id>": {"public_key"*: string,
+                                    "rate_limit": null | {"events_per_second"*: number,
+                                                          "burst"*: number}}},
+     "spool_dir"*: string,
+     "quota"*: {"backend"*: "local", "state_file"*: string}
+             | {"backend"*: "redis", "state_file"*: string, "url"*: string,
+                "key_prefix"*: string, "timeout_ms"*: number},
+     "stream": null | {"url"*: string, "key_prefix"*: string, "batch"*: integer,
+                       "status_file"*: string, "dedup_seconds"*: integer,
+                       "maxlen": null | integer},
+     "max_body_bytes": integer      (default 2097152),
+     "max_event_bytes": integer     (default 1048576),
+     "max_envelope_bytes": integer  (default max(20971520, max_event_bytes)),
+     "simulated_hops": integer      (default 0),
+     "simulated_hop_ms": number     (default 2.0)}
 
-``rate_limit`` may be absent or null (no limit).  Limits are fleet-wide;
-quota.py divides them by ``instances``, which therefore must leave each
-instance a burst of at least one event.
+A project without ``rate_limit`` (or with null) has no limit.  quota.py says
+what the backends do, forwarder.py what the stream is.  max_body_bytes caps
+the body as received, max_event_bytes one event once decoded (Relay's
+max_event_size, 1 MiB), max_envelope_bytes a whole decoded envelope.
 """
 
 import json
 import os
-import re
 import threading
 from dataclasses import dataclass
 from typing import Dict, Optional
 
 DEFAULT_PATH = "/etc/uwsgi_fleet/store_app.json"
 ENV_VAR = "STORE_APP_CONFIG"
-
-_KEY_RE = re.compile(r"[0-9a-f]{32}\Z")
-_PROJECT_ID_RE = re.compile(r"[0-9]{1,20}\Z")
-_TOP_KEYS = {"projects", "spool_dir", "instances", "max_body_bytes",
-             "max_event_bytes", "max_envelope_bytes", "simulated_hops",
-             "simulated_hop_ms"}
 MIN_ENVELOPE_BYTES = 20 * 1024 * 1024
-_PROJECT_KEYS = {"public_key", "rate_limit"}
-_RATE_KEYS = {"events_per_second", "burst"}
 
 
 class ConfigError(ValueError):
-    """The configuration file is missing, unreadable or malformed."""
+    """The configuration file is missing, unreadable or not of Chef's shape."""
 
 
 @dataclass(frozen=True)
@@ -66,10 +65,30 @@ class Project:
 
 
 @dataclass(frozen=True)
+class Quota:
+    backend: str                     # "local" or "redis"
+    state_file: str                  # the node's buckets (redis: its fallback)
+    url: Optional[str] = None        # redis only, from here down
+    key_prefix: Optional[str] = None
+    timeout_ms: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class Stream:
+    url: str
+    key_prefix: str
+    batch: int
+    status_file: str
+    dedup_seconds: int
+    maxlen: Optional[int] = None
+
+
+@dataclass(frozen=True)
 class Config:
     projects: Dict[str, Project]
     spool_dir: str
-    instances: int
+    quota: Quota
+    stream: Optional[Stream] = None
     max_body_bytes: int = 2 * 1024 * 1024
     max_event_bytes: int = 1024 * 1024
     max_envelope_bytes: Optional[int] = None
@@ -84,98 +103,107 @@ class Config:
         return max(MIN_ENVELOPE_BYTES, self.max_event_bytes)
 
 
-def _is_int(value):
-    # bool is an int subclass; "true" is never a sensible count.
-    return isinstance(value, int) and not isinstance(value, bool)
+# -- the shape -----------------------------------------------------------------
+
+STRING, INTEGER, NUMBER, OBJECT, NULL = "string", "integer", "number", \
+    "object", "null"
+_TYPES = {
+    STRING: lambda v: isinstance(v, str),
+    # bool is an int subclass in Python, but not a number in JSON.
+    INTEGER: lambda v: isinstance(v, int) and not isinstance(v, bool),
+    NUMBER: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    OBJECT: lambda v: isinstance(v, dict),
+    NULL: lambda v: v is None,
+}
+_REQUIRED = object()
+_QUOTA_KEYS = {
+    "local": {"backend": STRING, "state_file": STRING},
+    "redis": {"backend": STRING, "state_file": STRING, "url": STRING,
+              "key_prefix": STRING, "timeout_ms": NUMBER},
+}
 
 
-def _is_number(value):
-    return (_is_int(value) or isinstance(value, float)) and value == value
-
-
-def _check_keys(obj, allowed, where):
-    unknown = sorted(set(obj) - allowed)
+def _fields(raw, where, keys):
+    """The values of object ``raw`` at ``where``, by ``keys``: name ->
+    type, or (type or types, default) for an optional key."""
+    if not isinstance(raw, dict):
+        raise ConfigError("%s must be an object" % where)
+    unknown = sorted(set(raw) - set(keys))
     if unknown:
-        raise ConfigError("%s: unknown key(s) %s"
-                          % (where, ", ".join(unknown)))
+        raise ConfigError("%s: unknown key(s) %s" % (where, ", ".join(unknown)))
+    values = {}
+    for name, spec in keys.items():
+        kinds, default = spec if isinstance(spec, tuple) else (spec, _REQUIRED)
+        kinds = (kinds,) if isinstance(kinds, str) else kinds
+        if name not in raw:
+            if default is _REQUIRED:
+                raise ConfigError("%s: missing required key %r" % (where, name))
+            values[name] = default
+            continue
+        value = raw[name]
+        if not any(_TYPES[kind](value) for kind in kinds):
+            raise ConfigError("%s.%s must be %s; got %s" % (
+                where, name, " or ".join(kinds), json.dumps(value)[:80]))
+        values[name] = value
+    return values
 
 
-def _parse_rate_limit(raw, where, instances):
+def _rate_limit(raw, where):
     if raw is None:
         return None
-    if not isinstance(raw, dict):
-        raise ConfigError("%s must be an object" % where)
-    _check_keys(raw, _RATE_KEYS, where)
-    for name in ("events_per_second", "burst"):
-        value = raw.get(name)
-        if not _is_number(value) or value <= 0 or value == float("inf"):
-            raise ConfigError("%s.%s must be a positive number"
-                              % (where, name))
-    if raw["burst"] / instances < 1:
-        raise ConfigError(
-            "%s.burst (%s) divided by instances (%d) is below 1: an instance "
-            "could never accept an event" % (where, raw["burst"], instances))
-    return RateLimit(float(raw["events_per_second"]), float(raw["burst"]))
+    values = _fields(raw, where, {"events_per_second": NUMBER, "burst": NUMBER})
+    return RateLimit(float(values["events_per_second"]), float(values["burst"]))
 
 
-def _parse_project(pid, raw, instances):
-    where = "projects[%r]" % pid
-    if not isinstance(pid, str) or not _PROJECT_ID_RE.match(pid):
-        raise ConfigError("%s: project id must be a string of digits" % where)
-    if not isinstance(raw, dict):
-        raise ConfigError("%s must be an object" % where)
-    _check_keys(raw, _PROJECT_KEYS, where)
-    key = raw.get("public_key")
-    if not isinstance(key, str) or not _KEY_RE.match(key):
-        raise ConfigError("%s.public_key must be 32 lowercase hex characters"
-                          % where)
-    rate = _parse_rate_limit(raw.get("rate_limit"), where + ".rate_limit",
-                             instances)
-    return Project(key, rate)
+def _project(raw, where):
+    values = _fields(raw, where, {"public_key": STRING,
+                                  "rate_limit": ((OBJECT, NULL), None)})
+    return Project(values["public_key"],
+                   _rate_limit(values["rate_limit"], where + ".rate_limit"))
+
+
+def _quota(raw):
+    backend = raw.get("backend") if isinstance(raw, dict) else None
+    if backend not in _QUOTA_KEYS:
+        raise ConfigError("quota.backend must be one of %s; got %s" % (
+            ", ".join(map(repr, sorted(_QUOTA_KEYS))), json.dumps(backend)))
+    values = _fields(raw, "quota", _QUOTA_KEYS[backend])
+    if "timeout_ms" in values:
+        values["timeout_ms"] = float(values["timeout_ms"])
+    return Quota(**values)
+
+
+def _stream(raw):
+    if raw is None:
+        return None
+    return Stream(**_fields(raw, "stream", {
+        "url": STRING, "key_prefix": STRING, "batch": INTEGER,
+        "status_file": STRING, "dedup_seconds": INTEGER,
+        "maxlen": ((INTEGER, NULL), None)}))
 
 
 def parse_config(raw):
-    """Validate an already-decoded JSON document and return a Config."""
+    """Turn an already-decoded JSON document into a Config."""
     if not isinstance(raw, dict):
         raise ConfigError("top level must be a JSON object")
-    _check_keys(raw, _TOP_KEYS, "top level")
-    for name in ("projects", "spool_dir", "instances"):
-        if name not in raw:
-            raise ConfigError("missing required key %r" % name)
-
-    instances = raw["instances"]
-    if not _is_int(instances) or instances < 1:
-        raise ConfigError("instances must be an integer >= 1")
-    spool_dir = raw["spool_dir"]
-    if not isinstance(spool_dir, str) or not os.path.isabs(spool_dir):
-        raise ConfigError("spool_dir must be an absolute path")
-    if not isinstance(raw["projects"], dict):
-        raise ConfigError("projects must be an object")
-    projects = {pid: _parse_project(pid, proj, instances)
-                for pid, proj in raw["projects"].items()}
-
-    options = {}
-    for name in ("max_body_bytes", "max_event_bytes", "max_envelope_bytes"):
-        if name in raw:
-            if not _is_int(raw[name]) or raw[name] <= 0:
-                raise ConfigError("%s must be a positive integer" % name)
-            options[name] = raw[name]
-    if "simulated_hops" in raw:
-        if not _is_int(raw["simulated_hops"]) or raw["simulated_hops"] < 0:
-            raise ConfigError("simulated_hops must be an integer >= 0")
-        options["simulated_hops"] = raw["simulated_hops"]
-    if "simulated_hop_ms" in raw:
-        ms = raw["simulated_hop_ms"]
-        if not _is_number(ms) or ms < 0 or ms == float("inf"):
-            raise ConfigError("simulated_hop_ms must be a number >= 0")
-        options["simulated_hop_ms"] = float(ms)
-
-    return Config(projects=projects, spool_dir=spool_dir, instances=instances,
-                  **options)
+    values = _fields(raw, "top level", {
+        "projects": OBJECT, "spool_dir": STRING, "quota": OBJECT,
+        "stream": ((OBJECT, NULL), None),
+        "max_body_bytes": (INTEGER, Config.max_body_bytes),
+        "max_event_bytes": (INTEGER, Config.max_event_bytes),
+        "max_envelope_bytes": (INTEGER, None),
+        "simulated_hops": (INTEGER, Config.simulated_hops),
+        "simulated_hop_ms": (NUMBER, Config.simulated_hop_ms)})
+    values["projects"] = {pid: _project(p, "projects[%s]" % json.dumps(pid))
+                          for pid, p in values["projects"].items()}
+    values["quota"] = _quota(values["quota"])
+    values["stream"] = _stream(values["stream"])
+    values["simulated_hop_ms"] = float(values["simulated_hop_ms"])
+    return Config(**values)
 
 
 def load_config(path):
-    """Read, decode and validate the JSON file at ``path``."""
+    """Read and decode the JSON file at ``path``; return its Config."""
     try:
         with open(path, "rb") as f:
             raw = json.load(f)

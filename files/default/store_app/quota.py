@@ -1,61 +1,161 @@
-"""Per-project rate limiting with a thread-safe token bucket.
+"""Per-project rate limits: one token bucket per project, shared by every
+process that enforces it, never divided between instances.
 
-The fleet is N independent uWSGI instances (config ``instances``) behind
-nginx, and they share no memory.  Rather than a network round trip to a
-shared counter, each instance enforces 1/N of the project's fleet-wide limit:
-``events_per_second / instances`` refill rate and ``burst / instances``
-bucket size.  With nginx spreading requests evenly across instances the fleet
-as a whole admits about the configured rate; when traffic is uneven an
-instance may refuse (429) while the fleet is below its total, never the
-reverse, so the configured limit is an upper bound.
+A bucket holds at most ``burst`` tokens, gains ``events_per_second`` a
+second and starts full; a stored event takes one token.  ``check`` answers 0
+(take it) or the seconds until a token will be there (429).  The backend is
+chosen by the config's ``quota`` (config.py):
+
+``local``: one bucket per project for the node.  The buckets live in a small
+file (``state_file``) that every process using it shares: all instances of
+every fleet on the node whose config names that file.  Fixed-size slots, one
+per project, read and written with pread/pwrite under an exclusive flock
+(other processes) and a threading.Lock (other threads of this process: flock
+does not exclude them, they share the descriptor).  Time is CLOCK_MONOTONIC,
+which is the same clock in every process of a boot; the header records the
+kernel's boot id, and a file from an earlier boot is reset (full buckets).
 """
 
+import fcntl
+import hashlib
 import math
+import os
+import struct
 import threading
 import time
+import uuid
 
 
-class TokenBucket:
-    """Token bucket: ``rate`` tokens/second, holding at most ``burst``.
-
-    Starts full.  Safe to share between threads; the lock is held only for a
-    few arithmetic operations.
-    """
-
-    def __init__(self, rate, burst, clock=time.monotonic):
-        self.rate = float(rate)
-        self.burst = float(burst)
-        self._clock = clock
-        self._tokens = self.burst
-        self._updated = clock()
-        self._lock = threading.Lock()
-
-    def try_acquire(self, count=1):
-        """Take ``count`` tokens; return 0.0 on success, else the seconds
-        until that many tokens will be available (nothing is taken)."""
-        with self._lock:
-            now = self._clock()
-            # Refill for the time since the last call, capped at the bucket
-            # size so an idle project cannot bank an unbounded burst.
-            tokens = self._tokens + (now - self._updated) * self.rate
-            if tokens > self.burst:
-                tokens = self.burst
-            self._updated = now
-            if tokens >= count:
-                self._tokens = tokens - count
-                return 0.0
-            self._tokens = tokens
-            return (count - tokens) / self.rate
-
-
-def make_bucket(rate_limit, instances):
-    """Return this instance's share of a fleet-wide RateLimit (or None)."""
-    if rate_limit is None:
-        return None
-    return TokenBucket(rate_limit.events_per_second / instances,
-                       rate_limit.burst / instances)
+def take(tokens, updated, now, rate, burst):
+    """One step of a bucket last seen at ``updated`` holding ``tokens``:
+    refill for the time since (capped at ``burst``), take one token if there
+    is one.  Returns (tokens left, wait): wait 0.0 means taken."""
+    if now > updated:
+        tokens += (now - updated) * rate
+    if tokens > burst:
+        tokens = burst
+    if tokens >= 1:
+        return tokens - 1, 0.0
+    return tokens, (1 - tokens) / rate
 
 
 def retry_after_seconds(wait):
     """Retry-After header value: whole seconds, at least 1."""
     return max(1, math.ceil(wait))
+
+
+# -- local: the node's buckets in a state file -----------------------------------
+
+_MAGIC = b"UWFQUOT1"
+_HEADER = struct.Struct("<8s16sI")     # magic, boot id, slot count
+_HEADER_SIZE = 64
+_SLOT = struct.Struct("<16sdd")        # project key, tokens, updated
+SLOTS = 16384                          # projects per file (512 KiB, sparse)
+_EMPTY = bytes(16)
+
+
+def _boot_id():
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return uuid.UUID(f.read().strip()).bytes
+    except (OSError, ValueError):
+        return _EMPTY
+
+
+def _slot_key(project_id):
+    # Fixed size whatever the id; a zero key marks an empty slot.
+    return hashlib.blake2b(project_id.encode("utf-8"), digest_size=16).digest()
+
+
+class LocalQuota:
+    """The node's buckets, in the state file at ``path`` (created 0640)."""
+
+    backend = "local"
+
+    def __init__(self, path, clock=time.monotonic):
+        self.path = path
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._offsets = {}  # project id -> slot offset (slots never move)
+        self._keys = {}
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        with self._locked():
+            self._check_header()
+
+    def close(self):
+        os.close(self._fd)
+
+    def _locked(self):
+        return _FileLock(self._lock, self._fd)
+
+    def _check_header(self):
+        header = _HEADER.pack(_MAGIC, _boot_id(), SLOTS)
+        if os.pread(self._fd, len(header), 0) != header:
+            # New, from an earlier boot (another monotonic clock) or another
+            # layout: start again with every bucket full.  No fsync: losing
+            # the state costs at most one burst.
+            os.ftruncate(self._fd, 0)
+            os.ftruncate(self._fd, _HEADER_SIZE + SLOTS * _SLOT.size)
+            os.pwrite(self._fd, header, 0)
+
+    def _find_slot(self, key):
+        """(offset, slot bytes) of ``key``'s slot, else of the empty slot
+        where it goes (open addressing, linear probing)."""
+        index = int.from_bytes(key[:8], "little") % SLOTS
+        for step in range(SLOTS):
+            offset = _HEADER_SIZE + ((index + step) % SLOTS) * _SLOT.size
+            data = os.pread(self._fd, _SLOT.size, offset)
+            if data[:16] in (key, _EMPTY) or len(data) < _SLOT.size:
+                return offset, data
+        raise RuntimeError("quota state file %s has no free slot (%d projects)"
+                           % (self.path, SLOTS))
+
+    def check(self, project_id, rate, burst):
+        key = self._keys.get(project_id)
+        if key is None:
+            key = self._keys[project_id] = _slot_key(project_id)
+        with self._locked():
+            offset = self._offsets.get(project_id)
+            data = None if offset is None else \
+                os.pread(self._fd, _SLOT.size, offset)
+            if data is None or data[:16] != key:
+                offset, data = self._find_slot(key)
+                self._offsets[project_id] = offset
+            now = self._clock()
+            if data[:16] == key:
+                _, tokens, updated = _SLOT.unpack(data)
+            else:
+                tokens, updated = burst, now   # a new bucket starts full
+            tokens, wait = take(tokens, updated, now, rate, burst)
+            os.pwrite(self._fd, _SLOT.pack(key, tokens, max(now, updated)),
+                      offset)
+        return wait
+
+    def status(self):
+        return {"backend": self.backend, "state_file": self.path}
+
+
+class _FileLock:
+    """The thread lock, then the exclusive flock, released in reverse."""
+
+    def __init__(self, lock, fd):
+        self._lock, self._fd = lock, fd
+
+    def __enter__(self):
+        self._lock.acquire()
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def __exit__(self, *exc):
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._lock.release()
+
+
+def make_quota(quota_config):
+    """The backend a config.Quota names."""
+    return LocalQuota(quota_config.state_file)

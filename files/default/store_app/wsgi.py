@@ -20,7 +20,6 @@ Relay's CORS headers, and every outcome is counted (outcomes.py).
 import json
 import os
 import re
-import sys
 import threading
 import time
 import traceback
@@ -28,6 +27,7 @@ import traceback
 from . import (auth, body, config, decode, envelope, outcomes, protocol,
                quota, spool)
 from .errors import HttpError
+from .log import log as log_error
 
 INSTANCE_ENV = "STORE_APP_INSTANCE"
 
@@ -47,7 +47,9 @@ def code_digest():
 
 CODE_DIGEST = code_digest()
 
-_API_RE = re.compile(r"/api/([0-9]{1,20})/(store|envelope)/?\Z")
+# Any digits: whether a project exists is the config's to say (auth.py
+# answers 403 for one it does not list), not a second copy of Chef's rule.
+_API_RE = re.compile(r"/api/([0-9]+)/(store|envelope)/?\Z")
 _STATUS = {200: "200 OK", 400: "400 Bad Request", 401: "401 Unauthorized",
            403: "403 Forbidden", 404: "404 Not Found",
            405: "405 Method Not Allowed", 413: "413 Payload Too Large",
@@ -57,12 +59,6 @@ _STATUS = {200: "200 OK", 400: "400 Bad Request", 401: "401 Unauthorized",
 _DEFAULT_DISCARD = {400: "invalid", 401: "auth", 403: "auth",
                     413: "too_large", 415: "content_encoding",
                     429: protocol.QUOTA_REASON, 500: "internal"}
-
-
-def log_error(message):
-    """Server faults go to stderr, which uWSGI writes to its log."""
-    sys.stderr.write("store_app: %s\n" % message)
-    sys.stderr.flush()
 
 
 class _Intake:
@@ -83,22 +79,26 @@ class StoreApp:
         self.instance = instance
         self.outcomes = outcomes.Outcomes()
         self._instance_header = ("X-Fleet-Instance", instance)
-        self._buckets = {pid: quota.make_bucket(p.rate_limit, cfg.instances)
-                         for pid, p in cfg.projects.items()}
+        self._quota = quota.make_quota(cfg.quota)
+        self._limits = {pid: (p.rate_limit.events_per_second,
+                              p.rate_limit.burst)
+                        for pid, p in cfg.projects.items() if p.rate_limit}
         self._hop_seconds = cfg.simulated_hop_ms / 1000.0
         self._json_budget = body.JSON_BUDGET_FACTOR * cfg.max_event_bytes
         self._health = {"status": "ok", "instance": instance, "code": CODE_DIGEST}
 
     def _health_body(self, environ):
         """Health, the code digest, the client as the app sees it (what nginx
-        passed, so operators can check forwarded headers), and the outcomes
-        counted since this instance started."""
+        passed, so operators can check forwarded headers), the outcomes
+        counted since this instance started, and the quota backend's state
+        (with the redis backend: its failures and fallbacks)."""
         client = {"remote_addr": environ.get("REMOTE_ADDR"),
                   "x_real_ip": environ.get("HTTP_X_REAL_IP"),
                   "x_forwarded_for": environ.get("HTTP_X_FORWARDED_FOR")}
         return dict(self._health, client=client,
                     outcomes_since=self.outcomes.since,
-                    outcomes=self.outcomes.snapshot())
+                    outcomes=self.outcomes.snapshot(),
+                    quota=self._quota.status())
 
     # -- responses ---------------------------------------------------------
 
@@ -242,13 +242,13 @@ class StoreApp:
             self.outcomes.add("invalid", "duplicate", intake.category)
 
     def _take_quota(self, project_id):
-        bucket = self._buckets.get(project_id)
-        if bucket is None:
+        limit = self._limits.get(project_id)
+        if limit is None:
             return
         # One token: an envelope carries at most one event (envelope.py),
-        # and every instance's burst is at least one (config.py), so any
-        # request can be accepted once tokens refill.
-        wait = bucket.try_acquire(1)
+        # and Chef holds burst to at least one, so any request can be
+        # accepted once tokens refill.
+        wait = self._quota.check(project_id, *limit)
         if wait:
             seconds = quota.retry_after_seconds(wait)
             raise HttpError(429, "rate limit exceeded",
@@ -298,7 +298,9 @@ class LazyApp:
         if app is None:
             try:
                 app = self._load()
-            except config.ConfigError as e:
+            except (config.ConfigError, OSError, ImportError) as e:
+                # A config not of Chef's shape, or a quota backend that
+                # cannot start (its state file; python3-redis missing).
                 log_error("configuration error: %s" % e)
                 instance = os.environ.get(INSTANCE_ENV) or "unknown"
                 data = b'{"error": "configuration error"}'

@@ -136,6 +136,8 @@ def measure(app_dir, config, requests, timeout=120):
         cfg = dict(config, spool_dir=config.get("spool_dir")
                    or os.path.join(tmp, "spool"))
         os.makedirs(cfg["spool_dir"], exist_ok=True)
+        cfg.setdefault("quota", {"backend": "local", "state_file":
+                                 os.path.join(cfg["spool_dir"], ".quota")})
         spec = {"app_dir": str(app_dir), "config": cfg, "auth": AUTH,
                 "requests": reqs}
         out = subprocess.run(
@@ -148,7 +150,7 @@ def measure(app_dir, config, requests, timeout=120):
 
 
 def config(**overrides):
-    cfg = {"projects": {"1": {"public_key": KEY}}, "instances": 1}
+    cfg = {"projects": {"1": {"public_key": KEY}}}
     cfg.update(overrides)
     return cfg
 

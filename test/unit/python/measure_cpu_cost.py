@@ -136,7 +136,9 @@ def main():
     try:
         app = wsgi.make_app({
             "projects": {"1": {"public_key": KEY}, "2": {"public_key": KEY}},
-            "spool_dir": str(spool_dir.resolve()), "instances": 1},
+            "spool_dir": str(spool_dir.resolve()),
+            "quota": {"backend": "local",
+                      "state_file": str(spool_dir.resolve() / ".quota")}},
             instance="measure")
         rng = random.Random(42)
         print("spool dir: %s" % spool_dir)

@@ -27,19 +27,31 @@ _OMIT = object()
 
 
 def config_dict(spool_dir, **overrides):
-    """A valid raw config: project 1 (no limit) and 2 (own key)."""
+    """A raw config of Chef's shape: project 1 (no limit) and 2 (own key),
+    the node-local quota with its state file in the spool (a dot-file)."""
     cfg = {
         "projects": {"1": {"public_key": KEY},
                      "2": {"public_key": KEY2}},
         "spool_dir": str(spool_dir),
+        "quota": local_quota(spool_dir),
         "max_body_bytes": 2 * 1024 * 1024,
         "max_event_bytes": 20 * 1024 * 1024,
         "simulated_hops": 0,
         "simulated_hop_ms": 2.0,
-        "instances": 1,
     }
     cfg.update(overrides)
     return cfg
+
+
+def local_quota(spool_dir):
+    return {"backend": "local",
+            "state_file": os.path.join(str(spool_dir), ".quota")}
+
+
+def limited(rate, burst, key=KEY):
+    """A project entry with a rate limit."""
+    return {"public_key": key,
+            "rate_limit": {"events_per_second": rate, "burst": burst}}
 
 
 def make_app(tmp_path, instance="9000", **overrides):

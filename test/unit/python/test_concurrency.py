@@ -8,8 +8,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from store_app import wsgi
-from store_app.quota import TokenBucket
-from support import KEY, config_dict, event_bytes, make_app, store
+from store_app.quota import LocalQuota
+from support import config_dict, event_bytes, limited, make_app, store
 
 THREADS = 16
 
@@ -57,12 +57,10 @@ def test_concurrent_distinct_and_duplicate_events(tmp_path):
 
 
 def test_concurrent_quota_never_exceeds_burst_plus_rate(tmp_path):
-    # Fleet-wide 40/s, burst 20, over 2 instances: this one gets 20/s, 10.
+    # The whole limit, not a share of it: instances no longer divide it.
     rate, burst = 20.0, 10.0
     t0 = time.monotonic()  # before the bucket exists, so the bound is safe
-    app = make_app(tmp_path, instances=2, projects={"1": {
-        "public_key": KEY,
-        "rate_limit": {"events_per_second": 40, "burst": 20}}})
+    app = make_app(tmp_path, projects={"1": limited(rate, burst)})
 
     def one(t, i):
         resp = store(app, event_bytes())
@@ -71,44 +69,40 @@ def test_concurrent_quota_never_exceeds_burst_plus_rate(tmp_path):
     results = run_threads(one, 25)
     elapsed = time.monotonic() - t0
     ok = sum(1 for status, _ in results if status == 200)
-    limited = [retry for status, retry in results if status == 429]
-    assert ok + len(limited) == len(results)
+    refused = [retry for status, retry in results if status == 429]
+    assert ok + len(refused) == len(results)
     assert burst <= ok <= burst + rate * elapsed, (ok, elapsed)
-    assert limited and all(int(r) >= 1 for r in limited)
+    assert refused and all(int(r) >= 1 for r in refused)
     assert len(os.listdir(tmp_path / "spool" / "1")) == ok
 
 
-class _YieldingInstant:
-    """A frozen clock reading whose subtraction releases the GIL.
-
-    try_acquire computes ``tokens + (now - updated) * rate``; yielding in
-    the middle of that read-modify-write lets other threads run there, so
-    a missing lock reliably shows up as extra successes.
-    """
-
-    def __sub__(self, other):
+def _yielding(clock):
+    """``clock`` that releases the GIL when read, in the middle of the
+    bucket's read-modify-write: a missing lock reliably shows up as extra
+    successes."""
+    def read():
         time.sleep(0)
-        return 0.0
+        return clock()
+    return read
 
 
-def test_token_bucket_exact_under_contention():
+def test_local_bucket_exact_under_contention(tmp_path):
     # Frozen clock: no refill, so exactly `burst` acquisitions may succeed
     # however the 16 threads interleave.
-    instant = _YieldingInstant()
-    bucket = TokenBucket(rate=5, burst=100, clock=lambda: instant)
-    results = run_threads(lambda t, i: bucket.try_acquire(), 20)
+    bucket = LocalQuota(str(tmp_path / "q"), clock=_yielding(lambda: 7.0))
+    results = run_threads(lambda t, i: bucket.check("1", 5.0, 100.0), 20)
     assert sum(1 for wait in results if wait == 0.0) == 100
 
 
-def test_token_bucket_refill_and_wait():
+def test_local_bucket_refill_and_wait(tmp_path):
     now = [0.0]
-    bucket = TokenBucket(rate=2, burst=3, clock=lambda: now[0])
-    assert [bucket.try_acquire() for _ in range(4)] == [0, 0, 0, 0.5]
+    bucket = LocalQuota(str(tmp_path / "q"), clock=lambda: now[0])
+    assert [bucket.check("1", 2.0, 3.0) for _ in range(4)] == [0, 0, 0, 0.5]
     now[0] = 0.5
-    assert bucket.try_acquire() == 0.0
-    assert bucket.try_acquire(2) == 1.0  # needs 2, has 0: one second
-    now[0] = 100.0                       # long idle: capped at burst
-    assert [bucket.try_acquire() for _ in range(4)] == [0, 0, 0, 0.5]
+    assert bucket.check("1", 2.0, 3.0) == 0.0
+    assert bucket.check("1", 2.0, 3.0) == 0.5  # has 0: half a second
+    now[0] = 100.0                             # long idle: capped at burst
+    assert [bucket.check("1", 2.0, 3.0) for _ in range(4)] == [0, 0, 0, 0.5]
 
 
 def test_lazy_application_loads_config_once_under_contention(

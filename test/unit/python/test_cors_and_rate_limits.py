@@ -1,6 +1,6 @@
 """Issue 10, items 2 to 4: browsers can talk to the intake (CORS as Relay
 answers it), a 429 says which categories are limited (X-Sentry-Rate-Limits),
-and an envelope can never need more quota than an instance holds."""
+and an envelope never needs more than one token."""
 
 import json
 from datetime import datetime, timedelta
@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 import pytest
 from sentry_sdk.transport import _parse_rate_limits
 
-from support import KEY, SDK_AUTH, call, event_bytes, gz, make_app, spooled
+from support import (KEY, SDK_AUTH, call, event_bytes, gz, limited, make_app,
+                     spooled)
 
 # relay-server/src/middlewares/cors.rs
 RELAY_ALLOWED_HEADERS = {"x-sentry-auth", "x-requested-with", "x-forwarded-for",
@@ -24,10 +25,8 @@ def header_set(value):
     return {h.strip().lower() for h in value.split(",")}
 
 
-def limited_app(tmp_path, burst=2, instances=1, rate=0.001):
-    return make_app(tmp_path, instances=instances, projects={"1": {
-        "public_key": KEY,
-        "rate_limit": {"events_per_second": rate, "burst": burst}}})
+def limited_app(tmp_path, burst=2, rate=0.001):
+    return make_app(tmp_path, projects={"1": limited(rate, burst)})
 
 
 def browser_post(app, data, path="/api/1/envelope/"):
@@ -116,23 +115,22 @@ def test_sessions_are_not_rate_limited_by_the_event_quota(tmp_path):
     assert browser_post(app, sessions).status == 200
 
 
-def test_an_envelope_never_needs_more_quota_than_an_instance_holds(tmp_path):
-    """The issue's case: burst 4 over 2 instances (2 tokens each); a 3-event
-    envelope was answered 429 on every retry.  Relay takes one event item
-    per envelope: that one is refused outright (413, never retried), and
-    any envelope that is accepted fits an instance's burst."""
-    burst, instances = 4, 2
-    app = limited_app(tmp_path, burst=burst, instances=instances)
+def test_an_envelope_never_needs_more_than_one_token(tmp_path):
+    """The issue's case: with a burst of 2 per instance, a 3-event envelope
+    was answered 429 on every retry.  Relay takes one event item per
+    envelope: that one is refused outright (413, never retried), takes no
+    token, and any envelope that is accepted takes one."""
+    burst = 2
+    app = limited_app(tmp_path, burst=burst)
     three = event_envelope(event_bytes(), event_bytes(), event_bytes())
     for _ in range(3):
         resp = browser_post(app, three)
         assert resp.status == 413, resp
         assert "retry-after" not in resp.headers
-    per_instance = burst // instances
     statuses = [browser_post(app, event_envelope(event_bytes())).status
-                for _ in range(per_instance + 1)]
-    assert statuses == [200] * per_instance + [429]
-    assert len(spooled(tmp_path / "spool")) == per_instance
+                for _ in range(burst + 1)]
+    assert statuses == [200] * burst + [429]
+    assert len(spooled(tmp_path / "spool")) == burst
 
 
 def test_store_endpoint_429_has_the_same_headers(tmp_path):

@@ -378,12 +378,16 @@ def test_quota_429_with_retry_after(tmp_path, spool):
     assert len(spooled(spool)) == 2
 
 
-def test_quota_is_divided_by_instances(tmp_path):
-    app = make_app(tmp_path, instances=4, projects={"1": {
-        "public_key": KEY,
-        "rate_limit": {"events_per_second": 0.4, "burst": 12}}})
-    statuses = [store(app, event_bytes()).status for _ in range(5)]
+def test_instances_on_a_node_share_one_bucket(tmp_path, spool):
+    """Two instances (two apps, each with its own descriptor of the state
+    file) draw on one bucket: the node admits the burst, not twice it."""
+    projects = {"1": {"public_key": KEY, "rate_limit": {
+        "events_per_second": 0.001, "burst": 3}}}
+    a = make_app(tmp_path, instance="9000", projects=projects)
+    b = make_app(tmp_path, instance="9001", projects=projects)
+    statuses = [store(app, event_bytes()).status for app in (a, b, a, b, a)]
     assert statuses == [200, 200, 200, 429, 429]
+    assert len(spooled(spool)) == 3
 
 
 def test_project_without_rate_limit_is_unlimited(app):
