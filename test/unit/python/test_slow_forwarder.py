@@ -1,5 +1,6 @@
-"""Slow (about 3 s): the forwarder moves spooled events into a Redis stream
-per project, against a real redis-server (redis_server.py).  Every spooled event appears exactly once
+"""Slow (about 5 s): the forwarder moves spooled events into a Redis stream
+per project, and the stream reader reads them back, against a real
+redis-server (redis_server.py).  Every spooled event appears exactly once
 with its id, whatever is killed when."""
 
 import json
@@ -14,10 +15,10 @@ import uuid
 
 import pytest
 
-from store_app import config, forwarder, spool
+from store_app import config, forwarder, spool, stream
 from redis_server import PASSWORD
-from support import (FILES_DEFAULT, config_dict, event_bytes, make_app, spooled,
-                     store)
+from support import (FILES_DEFAULT, call, config_dict, event_bytes, make_app,
+                     spooled, store)
 
 PREFIX = "ev:"
 
@@ -272,3 +273,70 @@ def test_without_a_stream_the_forwarder_has_nothing_to_do(tmp_path):
     proc = run_cli(tmp_path, "store_app.forwarder", "--config", path)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0 and "nothing to forward" in err
+
+
+# -- the stream reader ----------------------------------------------------------------
+
+def test_tail_prints_each_event_once_with_its_id(tmp_path, redis_server):
+    raw = stream_config(tmp_path, redis_server)
+    ids1 = spool_events(tmp_path / "spool", 5, "1")
+    ids2 = spool_events(tmp_path / "spool", 3, "2")
+    forwarder.Forwarder(config.parse_config(raw)).run(once=True)
+    client = redis_server.client()
+    # A duplicate that got past the forwarder's window.
+    client.xadd(PREFIX + "1", {"event_id": ids1[0],
+                               "event": event_bytes(ids1[0])})
+
+    class Out(list):
+        write = list.append
+
+        def flush(self):
+            pass
+
+    out = Out()
+    cfg = config.parse_config(raw)
+    assert stream.tail(cfg, start="0", idle_exit=True, out=out,
+                       block_ms=50) == 8
+    lines = [json.loads(line) for line in out]
+    # In each stream's order, the duplicate dropped.
+    assert [e["event_id"] for e in lines if e["project"] == "1"] == \
+        stream_ids(client, "1")[:5] and sorted(stream_ids(client, "1")[:5]) \
+        == sorted(ids1)
+    assert sorted(e["event_id"] for e in lines
+                  if e["project"] == "2") == sorted(ids2)
+    assert all(e["event"]["event_id"] == e["event_id"] for e in lines)
+    assert all(e["stream_id"].count("-") == 1 for e in lines)
+
+    out = Out()
+    assert stream.tail(cfg, projects=["2"], start="0", count=2, out=out) == 2
+    assert [json.loads(line)["event_id"] for line in out] == \
+        [e["event_id"] for e in lines if e["project"] == "2"][:2]
+
+
+def test_tail_from_now_starts_after_the_last_entry(tmp_path, redis_server):
+    raw = stream_config(tmp_path, redis_server)
+    spool_events(tmp_path / "spool", 2)
+    forwarder.Forwarder(config.parse_config(raw)).run(once=True)
+    client = redis_server.client()
+    starts = stream._start_ids(client, [PREFIX + "1", PREFIX + "2"], "$")
+    assert starts == {PREFIX + "1": client.xrevrange(PREFIX + "1")[0][0],
+                      PREFIX + "2": "0-0"}
+
+
+def test_tail_cli(tmp_path, redis_server):
+    raw = stream_config(tmp_path, redis_server)
+    path = write_config(tmp_path, raw)
+    ids = spool_events(tmp_path / "spool", 4)
+    forwarder.Forwarder(config.parse_config(raw)).run(once=True)
+    proc = run_cli(tmp_path, "store_app.stream", "tail", "--config", path,
+                   "--from", "0", "--project", "1", "--count", "4")
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert [json.loads(line)["event_id"] for line in out.splitlines()] == \
+        stream_ids(redis_server.client())
+    assert sorted(stream_ids(redis_server.client())) == sorted(ids)
+    redis_server.kill()
+    proc = run_cli(tmp_path, "store_app.stream", "tail", "--config", path)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 1 and out == ""
+    assert ":***@127.0.0.1" in err and PASSWORD not in err
