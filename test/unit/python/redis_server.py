@@ -20,7 +20,8 @@ def free_port():
 
 
 class RedisServer:
-    def __init__(self, directory):
+    def __init__(self, directory, appendonly=True):
+        self.appendonly = appendonly
         self.dir = str(directory)
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
@@ -36,7 +37,8 @@ class RedisServer:
     def start(self):
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", self.dir, "--save", "", "--appendonly", "yes",
+             "--dir", self.dir, "--save", "",
+             "--appendonly", "yes" if self.appendonly else "no",
              "--appendfsync", "always", "--requirepass", PASSWORD,
              "--logfile", os.path.join(self.dir, "redis.log")],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
