@@ -1,6 +1,6 @@
 """Move spooled events into one Redis stream per project, keeping their ids.
 
-    python3 -m store_app.forwarder --config /etc/uwsgi_fleet/store_app.json [--once]
+    python3 -m store_app.forwarder --config PATH/store_app.json [--once]
 
 Runs next to the instances, as the app user, under the process manager
 (supervisor program or systemd unit); SIGTERM or SIGINT stop it after the
@@ -190,7 +190,7 @@ class Forwarder:
                              [name[:-len(".json")], data, *self._args])
         return pipe.execute(raise_on_error=False)
 
-    # -- the loop --------------------------------------------------------------
+    # -- the loop ------------------------------------------------------------
 
     def run(self, once=False):
         """Forward until stopped (``once``: until one pass has found nothing
@@ -217,14 +217,14 @@ class Forwarder:
         self.status["state"] = "stopped"
         self.report(force=True)
 
-    # -- status ----------------------------------------------------------------
+    # -- status --------------------------------------------------------------
 
     def _set_backlog(self, pending, sent_upto):
         rest = pending[sent_upto:]
         self.status["backlog_events"] = len(rest)
         oldest = self._mtimes.get(rest[0]) if rest else None
-        self.status["oldest_event_age_seconds"] = \
-            None if oldest is None else round(max(0.0, time.time() - oldest), 3)
+        self.status["oldest_event_age_seconds"] = None if oldest is None \
+            else round(max(0.0, time.time() - oldest), 3)
 
     def _succeeded(self):
         self._failing = False

@@ -61,7 +61,7 @@ def retry_after_seconds(wait):
     return max(1, math.ceil(wait))
 
 
-# -- local: the node's buckets in a state file -----------------------------------
+# -- local: the node's buckets in a state file ------------------------------
 
 _MAGIC = b"UWFQUOT1"
 _HEADER = struct.Struct("<8s16sI")     # magic, boot id, slot count
@@ -173,7 +173,7 @@ class _FileLock:
             self._lock.release()
 
 
-# -- redis: the fleet's buckets -----------------------------------------------------
+# -- redis: the fleet's buckets ---------------------------------------------
 
 # The same step as take(), in Redis, on the server's clock.  KEYS[1]: the
 # bucket; ARGV: rate, burst.  Returns the wait as a string (Lua numbers

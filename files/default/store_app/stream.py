@@ -98,13 +98,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python3 -m store_app.stream",
                                      description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    cmd = sub.add_parser("tail", help="print the streams' events as JSON lines")
+    cmd = sub.add_parser("tail",
+                         help="print the streams' events as JSON lines")
     cmd.add_argument("--config", default=os.environ.get(
         config.ENV_VAR, config.DEFAULT_PATH), help="store_app.json")
     cmd.add_argument("--project", action="append",
                      help="this project only (repeatable; default: all)")
     cmd.add_argument("--from", dest="start", default="$",
-                     help="$ (new events, the default), 0 (all) or a stream id")
+                     help="$ (new events, the default), 0 (all) or an id")
     cmd.add_argument("--count", type=int, help="stop after N events")
     cmd.add_argument("--idle-exit", action="store_true",
                      help="stop when no event came for %d ms" % BLOCK_MS)

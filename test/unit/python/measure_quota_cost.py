@@ -4,7 +4,8 @@ bucket (a threading.Lock around quota.take, as before issue 12), the node's
 state file (LocalQuota), and Redis on loopback (RedisQuota), with the
 persistence the cookbook asks for (appendfsync always) and without any.
 
-    /usr/bin/python3 test/unit/python/measure_quota_cost.py [--checks N] [--threads T]
+    /usr/bin/python3 test/unit/python/measure_quota_cost.py \
+        [--checks N] [--threads T]
 
 Starts its own redis-servers (Debian's redis-server) in a temporary
 directory.  Every check is admitted (a rate no test reaches), so each one

@@ -11,7 +11,8 @@ from store_app import log, redisconn
      "redis://app:***@redis.internal:6380/2"),
     ("redis://10.0.0.5:6379/0", "redis://10.0.0.5:6379/0"),
     ("redis://10.0.0.5/0?password=s3cret", "redis://10.0.0.5/0"),
-    ("unix://:s3cret@/run/redis/redis.sock?db=1", "unix://:***@/run/redis/redis.sock"),
+    ("unix://:s3cret@/run/redis/redis.sock?db=1",
+     "unix://:***@/run/redis/redis.sock"),
 ])
 def test_redact_hides_the_password(url, shown):
     assert redisconn.redact(url) == shown

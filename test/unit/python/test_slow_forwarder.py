@@ -17,10 +17,12 @@ import pytest
 
 from store_app import config, forwarder, spool, stream
 from redis_server import PASSWORD
-from support import (FILES_DEFAULT, call, config_dict, event_bytes, make_app,
+from support import (FILES_DEFAULT, config_dict, event_bytes, make_app,
                      spooled, store)
 
 PREFIX = "ev:"
+
+pytestmark = pytest.mark.slow
 
 
 def stream_config(tmp_path, server, batch=10, dedup_seconds=3600,
@@ -79,7 +81,7 @@ def status(tmp_path):
         return {}
 
 
-# -- the forwarder ------------------------------------------------------------------
+# -- the forwarder ----------------------------------------------------------
 
 def test_every_accepted_event_reaches_its_projects_stream_once(
         tmp_path, redis_server):
@@ -275,7 +277,7 @@ def test_without_a_stream_the_forwarder_has_nothing_to_do(tmp_path):
     assert proc.returncode == 0 and "nothing to forward" in err
 
 
-# -- the stream reader ----------------------------------------------------------------
+# -- the stream reader ------------------------------------------------------
 
 def test_tail_prints_each_event_once_with_its_id(tmp_path, redis_server):
     raw = stream_config(tmp_path, redis_server)

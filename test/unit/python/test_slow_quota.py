@@ -1,4 +1,4 @@
-"""Slow (about 4 s): one bucket per project for every process on the node
+"""Slow (about 3 s): one bucket per project for every process on the node
 (local) and for every node of the fleet (redis), and what happens when Redis
 is down or slow.
 
@@ -14,13 +14,16 @@ import socket
 import threading
 import time
 
+import pytest
+
 from store_app import redisconn
 from store_app.quota import LocalQuota, RedisQuota
-from support import (KEY, call, config_dict, event_bytes, limited, make_app,
-                     store)
+from support import call, event_bytes, limited, make_app, store
 from redis_server import PASSWORD
 
 PROCESSES, THREADS = 4, 4
+
+pytestmark = pytest.mark.slow
 
 
 def _hammer(make_quota, project, rate, burst, start_at, stop_at, results):
@@ -87,16 +90,20 @@ def run_processes(target, args, seconds):
 def assert_one_bucket(admitted, window, rate, burst):
     """The bucket is made full by the first call and drained to below one
     token by the hammering, so what the node admitted lies between what
-    refills between the calls' ends and what refills between their starts."""
+    refills between the calls' ends and what refills between their starts.
+    Never more.  At least that less 5 %: on a quiet machine it is within
+    a token or two, but one busy enough to stall every thread for burst /
+    rate seconds (the bucket is full, refill is lost), or to slow the checks
+    below the rate, admits a little less."""
     first_start, first_end, last_start, last_end = window
     most = burst + rate * (last_end - first_start)
     least = burst + rate * (last_start - first_end) - 1
-    assert least <= admitted <= most, (least, admitted, most)
+    assert 0.95 * least <= admitted <= most, (least, admitted, most)
     return least, most
 
 
 def test_every_process_on_the_node_draws_on_one_bucket(tmp_path):
-    rate, burst, seconds = 2000.0, 100.0, 1.0
+    rate, burst, seconds = 2000.0, 500.0, 1.0
     path = str(tmp_path / "quota")
     admitted, window, _ = run_processes(
         _hammer, (lambda: LocalQuota(path), "1", rate, burst), seconds)
@@ -116,7 +123,7 @@ def redis_quota(server, tmp_path, clock=time.monotonic, prefix="q:",
 def test_every_node_of_the_fleet_draws_on_one_bucket_in_redis(
         tmp_path, redis_server):
     """Each process stands for a node: its own state file, one Redis."""
-    rate, burst, seconds = 1000.0, 50.0, 1.0
+    rate, burst, seconds = 1000.0, 250.0, 1.0
 
     def node_quota():
         node = tmp_path / ("node-%d" % multiprocessing.current_process().pid)
