@@ -11,7 +11,8 @@ file (``state_file``) that every process using it shares: all instances of
 every fleet on the node whose config names that file.  Fixed-size slots, one
 per project, read and written with pread/pwrite under an exclusive flock
 (other processes) and a threading.Lock (other threads of this process: flock
-does not exclude them, they share the descriptor).  Time is CLOCK_MONOTONIC,
+does not exclude them, they share the descriptor).  A forked child opens the
+file again: a descriptor inherited across fork shares its lock too.  Time is CLOCK_MONOTONIC,
 which is the same clock in every process of a boot; the header records the
 kernel's boot id, and a file from an earlier boot is reset (full buckets).
 
@@ -39,6 +40,7 @@ import struct
 import threading
 import time
 import uuid
+import weakref
 
 from . import log, redisconn
 
@@ -92,15 +94,28 @@ class LocalQuota:
     def __init__(self, path, clock=time.monotonic):
         self.path = path
         self._clock = clock
-        self._lock = threading.Lock()
         self._offsets = {}  # project id -> slot offset (slots never move)
         self._keys = {}
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self._fd = None
+        self._open()
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: ref() and ref()._open())
+
+    def _open(self):
+        """(Re)open the file: at start, and in a forked child, whose copy of
+        the descriptor would share the parent's flock."""
+        self._lock = threading.Lock()
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                           0o640)
         with self._locked():
             self._check_header()
 
-    def close(self):
-        os.close(self._fd)
+    def __del__(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def _locked(self):
         return _FileLock(self._lock, self._fd)

@@ -1,4 +1,4 @@
-"""Slow (about 3 s): one bucket per project for every process on the node
+"""Slow (about 4 s): one bucket per project for every process on the node
 (local) and for every node of the fleet (redis), and what happens when Redis
 is down or slow.
 
@@ -112,6 +112,17 @@ def test_every_process_on_the_node_draws_on_one_bucket(tmp_path):
     assert admitted < 1.5 * (burst + rate * seconds)
     # Tight: the bounds differ by a few calls' worth of refill.
     assert most - least < 0.05 * admitted, (least, admitted, most)
+
+
+def test_processes_forked_with_the_quota_open_still_share_one_bucket(
+        tmp_path):
+    """A descriptor inherited across fork would share its flock (and the
+    thread lock would be a copy): the child opens the file again."""
+    rate, burst, seconds = 2000.0, 500.0, 0.5
+    inherited = LocalQuota(str(tmp_path / "quota"))
+    admitted, window, _ = run_processes(
+        _hammer, (lambda: inherited, "1", rate, burst), seconds)
+    assert_one_bucket(admitted, window, rate, burst)
 
 
 def redis_quota(server, tmp_path, clock=time.monotonic, prefix="q:",
