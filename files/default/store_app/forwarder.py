@@ -9,8 +9,8 @@ batch in flight.  One forwarder per spool: it holds an flock on
 ``stream`` (config.py) says where the events go; without one it exits 0.
 
 Each pass scans the spool once (spool.published), oldest event first, and
-sends up to ``batch`` events per round trip: a pipeline of one Lua script
-call per event.  The script, atomically in Redis, drops the event if its id
+sends up to ``batch`` events (and, past the first, up to BATCH_BYTES) per
+round trip: a pipeline of one Lua script call per event.  The script, atomically in Redis, drops the event if its id
 is in the project's ``<key_prefix><project>:seen`` sorted set, else XADDs
 ``event_id`` and ``event`` (the spooled JSON) to ``<key_prefix><project>``
 (``MAXLEN ~ maxlen`` when set) and records the id; ids older than
@@ -83,6 +83,7 @@ class Forwarder:
     IDLE_SECONDS = 0.2          # between passes over an empty spool
     BACKOFF_FIRST, BACKOFF_MOST = 0.5, 30.0
     REDIS_TIMEOUT_SECONDS = 10.0
+    BATCH_BYTES = 8 * 1024 * 1024   # events can be up to max_event_bytes
 
     def __init__(self, cfg, status_seconds=None, backoff=None):
         self.spool_dir = cfg.spool_dir
@@ -135,28 +136,36 @@ class Forwarder:
         self._set_backlog(pending, 0)
         if pending and self._failing:
             self._client.ping()     # before reading a batch for nothing
-        done = 0
-        size = max(1, self.stream.batch)
-        for start in range(0, len(pending), size):
-            if self.stopping.is_set():
-                break
-            done += self.send(pending[start:start + size])
-            self._set_backlog(pending, start + size)
+        done = start = 0
+        while start < len(pending) and not self.stopping.is_set():
+            events, start = self._read_batch(pending, start)
+            done += self.send(events)
+            self._set_backlog(pending, start)
             self.report()
         return done
 
-    def send(self, batch):
-        """XADD each (project, name) of ``batch`` once, in one round trip;
-        remove from the spool what Redis has answered for.  Raises the
-        first error after removing what was acknowledged."""
-        events = []
-        for project_id, name in batch:
+    def _read_batch(self, pending, start):
+        """The next batch of ``pending`` from ``start``, read: a list of
+        (project, name, bytes), and where the batch after it starts."""
+        events, size, i = [], 0, start
+        while i < len(pending) and len(events) < self.stream.batch \
+                and (not events or size < self.BATCH_BYTES):
+            project_id, name = pending[i]
+            i += 1
             try:
                 with open(os.path.join(self.spool_dir, project_id, name),
                           "rb") as f:
-                    events.append((project_id, name, f.read()))
+                    data = f.read()
             except FileNotFoundError:
-                pass
+                continue
+            events.append((project_id, name, data))
+            size += len(data)
+        return events, i
+
+    def send(self, events):
+        """XADD each (project, name, bytes) of ``events`` once, in one round
+        trip; remove from the spool what Redis has answered for.  Raises the
+        first error after removing what was acknowledged."""
         if not events:
             return 0
         results = self._execute(events)

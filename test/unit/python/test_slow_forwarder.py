@@ -342,3 +342,23 @@ def test_tail_cli(tmp_path, redis_server):
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 1 and out == ""
     assert ":***@127.0.0.1" in err and PASSWORD not in err
+
+
+def test_a_batch_holds_at_most_batch_events_and_batch_bytes(
+        tmp_path, redis_server, monkeypatch):
+    raw = stream_config(tmp_path, redis_server, batch=4)
+    spool_events(tmp_path / "spool", 10)
+    size = len(event_bytes(uuid.uuid4().hex))
+    fwd = forwarder.Forwarder(config.parse_config(raw))
+    sizes = []
+    real_send = fwd.send
+    monkeypatch.setattr(fwd, "send", lambda events: sizes.append(
+        len(events)) or real_send(events))
+    fwd.run_pass()
+    assert sizes == [4, 4, 2]
+    spool_events(tmp_path / "spool", 5)
+    fwd.BATCH_BYTES = 2 * size          # the second event reaches it
+    sizes.clear()
+    fwd.run_pass()
+    assert sizes == [2, 2, 1]
+    assert len(set(stream_ids(redis_server.client()))) == 15
