@@ -362,3 +362,15 @@ def test_a_batch_holds_at_most_batch_events_and_batch_bytes(
     fwd.run_pass()
     assert sizes == [2, 2, 1]
     assert len(set(stream_ids(redis_server.client()))) == 15
+
+
+def test_acknowledged_events_survive_a_redis_crash(tmp_path, redis_server):
+    """appendonly yes, appendfsync always: what Redis acknowledged (and the
+    forwarder then deleted from the spool) is there after kill -9."""
+    raw = stream_config(tmp_path, redis_server)
+    ids = spool_events(tmp_path / "spool", 20)
+    forwarder.Forwarder(config.parse_config(raw)).run(once=True)
+    assert spooled(tmp_path / "spool") == []
+    redis_server.kill()
+    redis_server.start()
+    assert sorted(stream_ids(redis_server.client())) == sorted(ids)
