@@ -148,8 +148,9 @@ class Forwarder:
         """The next batch of ``pending`` from ``start``, read: a list of
         (project, name, bytes), and where the batch after it starts."""
         events, size, i = [], 0, start
-        while i < len(pending) and len(events) < self.stream.batch \
-                and (not events or size < self.BATCH_BYTES):
+        # At least one event, whatever the limits: every batch progresses.
+        while i < len(pending) and (not events or (
+                len(events) < self.stream.batch and size < self.BATCH_BYTES)):
             project_id, name = pending[i]
             i += 1
             try:
