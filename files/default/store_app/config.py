@@ -1,4 +1,4 @@
-"""Turn the store app's JSON config, as Chef renders it, into frozen dataclasses.
+"""The store app's JSON config, as Chef renders it, as frozen dataclasses.
 
 Contract (issue 11, "each rule is written once"): Chef validates every value
 before it renders this file (libraries/validation.rb is the one place where
@@ -15,16 +15,17 @@ The file is named by ``STORE_APP_CONFIG`` (default
 Shape.  Types are JSON types: "integer" is a number without a fraction,
 "number" any number, neither a boolean; * marks a required key::
 
-    {"projects"*: {"<project id>": {"public_key"*: string,
-                                    "rate_limit": null | {"events_per_second"*: number,
-                                                          "burst"*: number}}},
+    {"projects"*: {"<project id>": {
+         "public_key"*: string,
+         "rate_limit": null | {"events_per_second"*: number,
+                               "burst"*: number}}},
      "spool_dir"*: string,
      "quota"*: {"backend"*: "local", "state_file"*: string}
              | {"backend"*: "redis", "state_file"*: string, "url"*: string,
                 "key_prefix"*: string, "timeout_ms"*: number},
-     "stream": null | {"url"*: string, "key_prefix"*: string, "batch"*: integer,
-                       "status_file"*: string, "dedup_seconds"*: integer,
-                       "maxlen": null | integer},
+     "stream": null | {"url"*: string, "key_prefix"*: string,
+                       "batch"*: integer, "status_file"*: string,
+                       "dedup_seconds"*: integer, "maxlen": null | integer},
      "max_body_bytes": integer      (default 2097152),
      "max_event_bytes": integer     (default 1048576),
      "max_envelope_bytes": integer  (default max(20971520, max_event_bytes)),
@@ -103,7 +104,7 @@ class Config:
         return max(MIN_ENVELOPE_BYTES, self.max_event_bytes)
 
 
-# -- the shape -----------------------------------------------------------------
+# -- the shape --------------------------------------------------------------
 
 STRING, INTEGER, NUMBER, OBJECT, NULL = "string", "integer", "number", \
     "object", "null"
@@ -130,14 +131,16 @@ def _fields(raw, where, keys):
         raise ConfigError("%s must be an object" % where)
     unknown = sorted(set(raw) - set(keys))
     if unknown:
-        raise ConfigError("%s: unknown key(s) %s" % (where, ", ".join(unknown)))
+        raise ConfigError("%s: unknown key(s) %s"
+                          % (where, ", ".join(unknown)))
     values = {}
     for name, spec in keys.items():
         kinds, default = spec if isinstance(spec, tuple) else (spec, _REQUIRED)
         kinds = (kinds,) if isinstance(kinds, str) else kinds
         if name not in raw:
             if default is _REQUIRED:
-                raise ConfigError("%s: missing required key %r" % (where, name))
+                raise ConfigError("%s: missing required key %r"
+                                  % (where, name))
             values[name] = default
             continue
         value = raw[name]
@@ -151,8 +154,10 @@ def _fields(raw, where, keys):
 def _rate_limit(raw, where):
     if raw is None:
         return None
-    values = _fields(raw, where, {"events_per_second": NUMBER, "burst": NUMBER})
-    return RateLimit(float(values["events_per_second"]), float(values["burst"]))
+    values = _fields(raw, where, {"events_per_second": NUMBER,
+                                  "burst": NUMBER})
+    return RateLimit(float(values["events_per_second"]),
+                     float(values["burst"]))
 
 
 def _project(raw, where):

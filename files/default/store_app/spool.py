@@ -19,8 +19,10 @@ time this process uses it, whether it created the directory or found it:
 only then does the process know the entry is durable.
 
 A crash can leave stale ``.tmp-*`` files but never a partial ``<id>.json``.
-Consumers of the spool MUST ignore dot-files.  The filesystem must support
-hard links.
+Consumers of the spool MUST ignore dot-files (``published`` does), in the
+spool root too, where the quota's state file and the forwarder's lock live.
+The filesystem must support hard links.  Events leave the spool through
+``remove`` (the forwarder, once Redis has them).
 """
 
 import os
@@ -118,3 +120,42 @@ def spool_event(spool_dir, project_id, event_id, payload):
     # yet, and we are about to acknowledge the event too.
     _fsync_dir(directory)
     return stored
+
+
+def published(spool_dir):
+    """Yield (project_id, file name, os.DirEntry) for every published event,
+    in one scan of the tree; dot-files and anything but ``*.json`` files in
+    project directories are skipped."""
+    try:
+        root = os.scandir(spool_dir)
+    except FileNotFoundError:
+        return
+    with root:
+        projects = [e for e in root if not e.name.startswith(".")
+                    and e.is_dir(follow_symlinks=False)]
+    for project in projects:
+        try:
+            entries = os.scandir(project.path)
+        except FileNotFoundError:
+            continue
+        with entries:
+            for entry in entries:
+                name = entry.name
+                if not name.startswith(".") and name.endswith(".json"):
+                    yield project.name, name, entry
+
+
+def remove(spool_dir, events):
+    """Unlink the (project_id, file name) ``events``, then fsync each of
+    their directories once: on return, their removal is durable.  An event
+    already gone is not an error."""
+    directories = set()
+    for project_id, name in events:
+        directory = os.path.join(spool_dir, project_id)
+        try:
+            os.unlink(os.path.join(directory, name))
+        except FileNotFoundError:
+            pass
+        directories.add(directory)
+    for directory in directories:
+        _fsync_dir(directory)

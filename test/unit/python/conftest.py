@@ -20,3 +20,13 @@ def app(tmp_path):
 @pytest.fixture
 def spool(tmp_path):
     return tmp_path / "spool"
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A fresh redis-server on a free loopback port (see redis_server.py),
+    killed after the test."""
+    from redis_server import RedisServer
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.kill()

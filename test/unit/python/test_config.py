@@ -42,8 +42,8 @@ def test_documented_example_config_is_valid(tmp_path):
         "simulated_hops": 0, "simulated_hop_ms": 2.0})
     assert cfg.projects["1"].rate_limit == config.RateLimit(1000.0, 2000.0)
     assert cfg.quota == config.Quota(
-        "redis", "/var/spool/uwsgi_fleet/.quota", "redis://:pw@10.0.0.5:6379/0",
-        "uwsgi_fleet:quota:", 50.0)
+        "redis", "/var/spool/uwsgi_fleet/.quota",
+        "redis://:pw@10.0.0.5:6379/0", "uwsgi_fleet:quota:", 50.0)
     assert cfg.stream == config.Stream(
         "redis://:pw@10.0.0.5:6379/0", "uwsgi_fleet:events:", 100,
         "/run/uwsgi_fleet/forwarder.json", 3600, None)
