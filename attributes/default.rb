@@ -2,12 +2,14 @@
 # Cookbook:: uwsgi_fleet
 # Attributes:: default
 #
-# The tree mirrors the files it renders:
-#   ['web']          -> /etc/supervisor/conf.d/uwsgi_fleet_<port>.conf (one uWSGI instance each)
+# The default recipe's interface (0.1.0's): it maps these onto one
+# uwsgi_fleet_store_app and one uwsgi_fleet named 'default' (UwsgiFleet::Attributes):
+#   ['web']          -> the fleet's instances (supervisor programs uwsgi_fleet_<port>)
 #   ['web']['app']   -> what every uWSGI instance loads
-#   ['web']['nginx'] -> /etc/nginx/nginx.conf (one upstream over all instances)
-#   ['app']          -> /etc/uwsgi_fleet/store_app.json (the embedded Sentry store app)
-# Allowed values are checked by UwsgiFleet::Validation before anything converges.
+#   ['web']['nginx'] -> the fleet's nginx file, /etc/nginx/conf.d/uwsgi_fleet_default.conf
+#   ['app']          -> the store app, /etc/uwsgi_fleet/store_app.json
+# Allowed values are checked by UwsgiFleet::Validation before anything converges;
+# the resources' documentation (documentation/) gives each property's rule.
 
 # Number of uWSGI instances. 'auto' means the node's CPU count, at least 2.
 default['uwsgi_fleet']['web']['processes'] = 'auto'
@@ -24,8 +26,10 @@ default['uwsgi_fleet']['web']['listen_backlog'] = 1024
 # uWSGI request-header buffer. 65535 (the protocol maximum) is larger than
 # anything nginx forwards, so oversized headers are refused by nginx with a 4xx.
 default['uwsgi_fleet']['web']['buffer_size'] = 65_535
-# Seconds before uWSGI kills a stuck request; supervisor waits this long (+5) on stop.
+# Seconds before uWSGI kills a stuck request; a stop waits this long (+5).
 default['uwsgi_fleet']['web']['harakiri'] = 60
+# What runs the instances: 'supervisor' or 'systemd' (needs systemd as PID 1).
+default['uwsgi_fleet']['web']['process_manager'] = 'supervisor'
 
 # The WSGI app every instance loads. Set either module or wsgi_file.
 default['uwsgi_fleet']['web']['app']['module'] = 'store_app.wsgi:application'
@@ -48,7 +52,8 @@ default['uwsgi_fleet']['web']['nginx']['client_max_body_size'] = '2m'
 default['uwsgi_fleet']['web']['nginx']['client_body_buffer_size'] = '1m'
 # Upstream balancing: 'least_conn' (as Sentry's config), 'round_robin', 'random_two' or 'ip_hash'.
 default['uwsgi_fleet']['web']['nginx']['balance'] = 'least_conn'
-# nginx worker processes ('auto' = one per core).
+# Retired: nginx.conf is the distribution's now (set worker_processes there).
+# Anything but 'auto' only logs a warning.
 default['uwsgi_fleet']['web']['nginx']['worker_processes'] = 'auto'
 # Slow clients are cut off after this many seconds of silence (header, body, send).
 default['uwsgi_fleet']['web']['nginx']['client_timeout'] = 10

@@ -2,13 +2,15 @@
 # Cookbook:: uwsgi_fleet
 # Library:: fleet
 #
-# Pure helpers: how many instances, which ports, what each one is called.
-module UwsgiFleet
-  # Where supervisor program files live and how instances are named.
-  module Fleet
-    SUPERVISOR_CONF_DIR = '/etc/supervisor/conf.d'.freeze
-    PROGRAM_PREFIX = 'uwsgi_fleet_'.freeze
+# What a fleet is, computed once from its validated properties: how many
+# instances ('auto' is resolved here and nowhere else), their ports, names
+# and files, and the manifest every tool and test reads instead of repeating
+# these rules.
+require 'json'
 
+module UwsgiFleet
+  # Pure rules about instances and ports.
+  module Fleet
     module_function
 
     # Number of instances: an Integer as given, or 'auto' = CPU count, at least 2.
@@ -21,25 +23,104 @@ module UwsgiFleet
       (base_port...(base_port + count)).to_a
     end
 
-    # Supervisor program name of the instance on +port+ (no space, ':' or '/').
-    def program_name(port)
-      "#{PROGRAM_PREFIX}#{port}"
-    end
-
-    # Supervisor config file of the instance on +port+.
-    def program_conf(port, conf_dir = SUPERVISOR_CONF_DIR)
-      File.join(conf_dir, "#{program_name(port)}.conf")
-    end
-
-    # Ports of instance files present in +conf_files+ but no longer wanted.
-    def stale_ports(conf_files, wanted_ports)
-      present = conf_files.map { |f| File.basename(f)[/\A#{PROGRAM_PREFIX}(\d+)\.conf\z/o, 1] }
-      present.compact.map(&:to_i).sort - wanted_ports
+    # Where a fleet keeps its things, from its name: nothing is shared between
+    # two fleets. Parents (/etc/uwsgi_fleet, ...) belong to root; each fleet
+    # directory to the fleet's user where it must write.
+    def named_defaults(name, process_manager)
+      {
+        conf_dir: "/etc/uwsgi_fleet/#{name}", fifo_dir: "/var/lib/uwsgi_fleet/#{name}",
+        log_dir: "/var/log/uwsgi_fleet/#{name}", upstream: "uwsgi_fleet_#{name}",
+        site_file: "/etc/nginx/conf.d/uwsgi_fleet_#{name}.conf",
+        instance_prefix: process_manager == 'systemd' ? "uwsgi-fleet-#{name}" : "uwsgi_fleet_#{name}_",
+      }
     end
 
     # "host:port" as nginx and uWSGI write it (IPv6 literals in brackets).
     def host_port(address, port)
       address.include?(':') ? "[#{address}]:#{port}" : "#{address}:#{port}"
+    end
+  end
+
+  # One fleet's converge plan: +props+ are the uwsgi_fleet resource's
+  # properties (validated), +app+ what the instances run (see app_settings).
+  class FleetPlan
+    attr_reader :name, :props, :ports, :process_manager
+
+    def initialize(props, cpus:)
+      @props = props
+      @name = props[:name]
+      @ports = Fleet.ports(props[:base_port], Fleet.instance_count(props[:processes], cpus))
+      @process_manager = ProcessManager.for(self)
+    end
+
+    def [](key)
+      props.fetch(key)
+    end
+
+    def user
+      props[:user]
+    end
+
+    def manifest_path
+      ::File.join(props[:conf_dir], 'fleet.json')
+    end
+
+    def fifo(port)
+      ::File.join(props[:fifo_dir], "#{port}.fifo")
+    end
+
+    def log(port)
+      ::File.join(props[:log_dir], "#{port}.log")
+    end
+
+    def max_body_bytes
+      Sizes.to_bytes(props[:client_max_body_size])
+    end
+
+    # One "host:port" per instance, in port order: the nginx upstream.
+    def backends
+      ports.map { |port| Fleet.host_port(props[:bind_address], port) }
+    end
+
+    # nginx directive for the balancing method (round robin is nginx's default: none).
+    def balance_directive
+      { 'least_conn' => 'least_conn;', 'random_two' => 'random two least_conn;',
+        'ip_hash' => 'ip_hash;', 'round_robin' => nil }.fetch(props[:balance])
+    end
+
+    # The uWSGI arguments of the instance on +port+ (a String port such as
+    # "%i" stands for every instance of a systemd template unit).
+    def uwsgi_args(port)
+      env = props[:env].merge('UWSGI_FLEET_INSTANCE' => port.to_s, 'UWSGI_FLEET_MANIFEST' => manifest_path)
+      UwsgiCommand.args(props, port: port, fifo: fifo(port), env: env)
+    end
+
+    # What uwsgi-fleetctl, the specs and the benchmark read about this fleet
+    # (no secrets). Every name and path here is computed in this file once.
+    def manifest
+      {
+        'name' => name,
+        'process_manager' => props[:process_manager],
+        'ports' => ports,
+        # Names and files of the instances, as formats with {port} (uwsgi-fleetctl fills them in).
+        'instance_prefix' => props[:instance_prefix],
+        'instance_name' => process_manager.instance_name('{port}'),
+        'instance_file' => process_manager.instance_file('{port}'),
+        'bind_address' => props[:bind_address],
+        'threads' => props[:threads],
+        'user' => user,
+        'fifo_dir' => props[:fifo_dir],
+        'log_dir' => props[:log_dir],
+        'upstream' => props[:upstream],
+        'site_file' => props[:site_file],
+        'listen' => props[:listen],
+        'server_name' => props[:server_name],
+        'store_app_config' => props[:env]['STORE_APP_CONFIG'],
+      }
+    end
+
+    def manifest_json
+      "#{JSON.pretty_generate(manifest)}\n"
     end
   end
 end

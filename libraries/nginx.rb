@@ -3,11 +3,47 @@
 # Library:: nginx
 #
 module UwsgiFleet
-  # What nginx answers by itself, as JSON like the app's own errors.
+  # nginx: the files a fleet changes, how the whole config is tested before
+  # they go live, and what nginx answers by itself.
   module Nginx
     CONF = '/etc/nginx/nginx.conf'.freeze
-    # Sites this recipe removes: Debian's default one is a second default_server on :80.
-    REMOVED_SITES = ['/etc/nginx/sites-enabled/default'].freeze
+    # The first line of the nginx.conf that release 0.1.0 owned; see LEGACY_MAIN_CONFIG.
+    LEGACY_MARKER = '# Managed by Chef (uwsgi_fleet). Tested whole'.freeze
+
+    # Debian 12's own nginx.conf (nginx-common 1.22.1, comments left out). An
+    # upgrade from 0.1.0, whose nginx.conf held the fleet's upstream and server,
+    # puts this back while that fleet moves to its own file in conf.d/.
+    DEBIAN_MAIN_CONFIG = <<~CONF.freeze
+      # Debian 12's nginx.conf, restored by uwsgi_fleet on upgrade from 0.1.0 (which owned this file).
+      user www-data;
+      worker_processes auto;
+      pid /run/nginx.pid;
+      error_log /var/log/nginx/error.log;
+      include /etc/nginx/modules-enabled/*.conf;
+
+      events {
+          worker_connections 768;
+      }
+
+      http {
+          sendfile on;
+          tcp_nopush on;
+          types_hash_max_size 2048;
+
+          include /etc/nginx/mime.types;
+          default_type application/octet-stream;
+
+          ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3; # Dropping SSLv3, ref: POODLE
+          ssl_prefer_server_ciphers on;
+
+          access_log /var/log/nginx/access.log;
+
+          gzip on;
+
+          include /etc/nginx/conf.d/*.conf;
+          include /etc/nginx/sites-enabled/*;
+      }
+    CONF
 
     # Status => reason for the errors nginx produces without the app
     # (494: request header too large, sent to the client as 400).
@@ -27,11 +63,16 @@ module UwsgiFleet
 
     module_function
 
-    # The `verify` command for a candidate nginx.conf: the whole config as the run
-    # leaves it (this file in place, REMOVED_SITES gone) must pass `nginx -t`.
-    def test_command(fleetctl)
-      removes = REMOVED_SITES.map { |site| "--remove #{site}" }.join(' ')
-      "#{fleetctl} nginx-test --put #{CONF}=%{path} #{removes}"
+    # `uwsgi-fleetctl nginx-test` for the whole config as a run leaves it:
+    # +puts+ ({live path => file with its new content}) in place, +removes+ gone.
+    def test_command(fleetctl, puts:, removes:)
+      args = puts.map { |dest, src| "--put #{dest}=#{src}" } + removes.map { |site| "--remove #{site}" }
+      "#{fleetctl} nginx-test #{args.join(' ')}"
+    end
+
+    # True when /etc/nginx/nginx.conf is the one 0.1.0 rendered.
+    def legacy_main_config?(path = CONF)
+      ::File.exist?(path) && ::File.open(path, &:gets).to_s.start_with?(LEGACY_MARKER)
     end
 
     # [[status, status sent to the client, JSON body]] for the error_page directives.

@@ -3,11 +3,18 @@
 # Library:: packages
 #
 module UwsgiFleet
+  # The operator tool every fleet installs (files/default/uwsgi_fleetctl.py).
+  module Tool
+    FLEETCTL = '/usr/local/sbin/uwsgi-fleetctl'.freeze
+  end
+
   # The Debian packages a web node runs on.
   module Packages
     # iproute2: `uwsgi-fleetctl summary` lists the node's addresses with `ip`.
-    # libbrotli1, libzstd1: the store app decodes br and zstd bodies through them (ctypes).
-    NAMES = %w(nginx supervisor uwsgi-core uwsgi-plugin-python3 python3 iproute2 libbrotli1 libzstd1).freeze
+    # Each process manager adds its own (ProcessManager::*::PACKAGES).
+    FLEET = %w(nginx uwsgi-core uwsgi-plugin-python3 python3 iproute2).freeze
+    # The store app decodes br and zstd bodies through these (ctypes).
+    STORE_APP = %w(python3 libbrotli1 libzstd1).freeze
     APT_LISTS = '/var/lib/apt/lists'.freeze
 
     module_function

@@ -5,17 +5,17 @@
 require 'securerandom'
 
 module UwsgiFleet
-  # Settings of the embedded Sentry store app (files/default/store_app).
+  # The embedded Sentry store app (files/default/store_app): its config, and
+  # what a fleet needs to run it.
   module StoreApp
-    CONFIG_PATH = '/etc/uwsgi_fleet/store_app.json'.freeze
-    DEFAULT_KEY_PATH = '/etc/uwsgi_fleet/default_project.key'.freeze
+    MODULE = 'store_app.wsgi:application'.freeze
     DEFAULT_PROJECT_ID = '1'.freeze
 
     module_function
 
     # The key of the default project: the one already on the node, else a new random one.
-    def default_project_key(path = DEFAULT_KEY_PATH)
-      existing = File.exist?(path) ? File.read(path).strip : ''
+    def default_project_key(path)
+      existing = ::File.exist?(path) ? ::File.read(path).strip : ''
       existing.match?(Validation::PUBLIC_KEY) ? existing : SecureRandom.hex(16)
     end
 
@@ -25,20 +25,28 @@ module UwsgiFleet
       { DEFAULT_PROJECT_ID => { 'public_key' => default_key } }
     end
 
-    # The app's JSON config. Each instance enforces rate_limit / instances, since
-    # the instances share no memory.
-    def config(app, projects:, instances:, max_body_bytes:)
+    # The app's JSON config (+props+: the resource's validated properties). The
+    # app trusts it: every value was checked by Validation.store_app_errors.
+    def config(props, projects:)
       {
         'projects' => projects.sort.to_h.transform_values do |project|
-          { 'public_key' => project['public_key'], 'rate_limit' => (project['rate_limit'] || app['rate_limit']).to_h }
+          { 'public_key' => project['public_key'], 'rate_limit' => (project['rate_limit'] || props[:rate_limit]).to_h }
         end,
-        'spool_dir' => app['spool_dir'],
-        'max_body_bytes' => max_body_bytes,
-        'max_event_bytes' => app['max_event_bytes'],
-        'simulated_hops' => app['simulated_hops'],
-        'simulated_hop_ms' => app['simulated_hop_ms'],
-        'instances' => instances,
+        'spool_dir' => props[:spool_dir],
+        'max_body_bytes' => Sizes.to_bytes(props[:max_body_size]),
+        'max_event_bytes' => props[:max_event_bytes],
+        'simulated_hops' => props[:simulated_hops],
+        'simulated_hop_ms' => props[:simulated_hop_ms],
+        # One token bucket per project for every instance on the node that runs this app.
+        'quota' => { 'backend' => 'local', 'state_file' => ::File.join(props[:spool_dir], '.quota') },
       }
+    end
+
+    # What a fleet sets to run the store app installed in +install_dir+ with
+    # the config at +config_path+.
+    def fleet_settings(install_dir:, config_path:)
+      { app_module: MODULE, wsgi_file: nil, chdir: install_dir, pythonpath: [install_dir],
+        env: { 'STORE_APP_CONFIG' => config_path } }
     end
   end
 end

@@ -2,17 +2,33 @@
 # Cookbook:: uwsgi_fleet
 # Library:: validation
 #
-# Every attribute is checked here, at compile time, before any resource
-# converges: a bad value fails the run and the node keeps its old config.
+# Every rule about a value, written once. The resources check all their
+# properties here before they change anything, and report every bad one in a
+# single message; the default recipe runs the same rules over its attributes
+# and names them as attributes. The store app trusts the config Chef renders,
+# so these rules exist nowhere else.
 require 'ipaddr'
 
 module UwsgiFleet
-  # Raised with one line per bad attribute, naming it and its allowed values.
-  class InvalidAttribute < ArgumentError; end
+  # Raised with one line per bad value, naming it and its allowed values.
+  class InvalidConfiguration < ArgumentError; end
 
-  # Pure checks over the plain attribute hash node['uwsgi_fleet'].
   module Validation
+    # One bad value: +path+ is the property and, for nested values, the keys
+    # under it ([:projects, '1', 'public_key']).
+    Error = Struct.new(:path, :rule, :value)
+
+    # A rule for one value: what it must be (for the message) and the check.
+    Rule = Struct.new(:allowed, :check) do
+      def error(path, value)
+        Error.new(Array(path), allowed, value) unless check.call(value)
+      end
+    end
+
     BALANCE_METHODS = %w(least_conn round_robin random_two ip_hash).freeze
+    PROCESS_MANAGERS = %w(supervisor systemd).freeze
+    # Fleet and app names end up in file, program, unit and upstream names.
+    NAME = /\A[a-z][a-z0-9_]{0,30}\z/.freeze
     USER_NAME = /\A[a-z_][a-z0-9_-]{0,31}\z/.freeze
     PYTHON_MODULE = /\A[A-Za-z_][\w.]*(:[A-Za-z_]\w*)?\z/.freeze
     ENV_NAME = /\A[A-Za-z_][A-Za-z0-9_]*\z/.freeze
@@ -21,187 +37,205 @@ module UwsgiFleet
     # Characters that would end or escape an nginx directive. A regex that
     # nginx rejects still gets through here, and `nginx -t` stops it.
     SERVER_NAME = /\A[^\s;{}'"#\\]+( [^\s;{}'"#\\]+)*\z/.freeze
+    PREFIX = /\A[a-z][a-z0-9_-]{0,40}\z/.freeze
     MAX_PORT = 65_535
+    MIB = 1024**2
 
     module_function
 
-    # Raises InvalidAttribute listing every bad value in +attrs+ (node['uwsgi_fleet']).
-    # +somaxconn+ is the kernel's net.core.somaxconn, the listen backlog's ceiling.
-    # +cpus+ resolves processes 'auto'.
-    def validate!(attrs, somaxconn:, cpus:)
-      web = attrs['web'] || {}
-      instances = Fleet.instance_count(web['processes'], cpus)
-      instances = 1 unless int_in?(instances, 1, MAX_PORT)
-      errors = web_errors(web, somaxconn, cpus) + app_errors(attrs['app'] || {}, instances)
-      return true if errors.empty?
-      raise InvalidAttribute, "uwsgi_fleet: invalid attributes, nothing was changed:\n  " + errors.join("\n  ")
+    # -- building blocks ------------------------------------------------------
+
+    def int(min, max)
+      Rule.new("must be an integer from #{min} to #{max}", ->(v) { int_in?(v, min, max) })
     end
 
-    def web_errors(web, somaxconn, cpus)
-      errors = []
-      base = web['base_port']
-      errors << int_error('web', 'base_port', base, 1024, MAX_PORT)
-      max_count = MAX_PORT - (int_in?(base, 1024, MAX_PORT) ? base : 1024) + 1
-      processes = web['processes']
-      unless int_in?(Fleet.instance_count(processes, cpus), 1, max_count)
-        errors << message('web', 'processes', "must be 'auto' or an integer from 1 to #{max_count} " \
-                          "(instance ports start at base_port #{base} and may not pass #{MAX_PORT})", processes)
-      end
-      errors << int_error('web', 'threads', web['threads'], 1, 256)
-      errors << int_error('web', 'listen_backlog', web['listen_backlog'], 1, somaxconn)
-      errors << int_error('web', 'buffer_size', web['buffer_size'], 4096, 65_535)
-      errors << int_error('web', 'harakiri', web['harakiri'], 1, 3600)
-      errors << bind_address_error(web['bind_address'])
-      unless web['user'].is_a?(String) && USER_NAME.match?(web['user']) && web['user'] != 'root'
-        errors << message('web', 'user', 'must be a system user name (lowercase, up to 32 characters) other than root', web['user'])
-      end
-      errors.concat(app_source_errors(web['app'] || {}))
-      errors.concat(nginx_errors(web['nginx'] || {}, web, cpus))
-      errors.compact
+    def number(min, max)
+      Rule.new("must be a number from #{min} to #{max}", ->(v) { v.is_a?(Numeric) && !v.is_a?(Complex) && v.between?(min, max) })
     end
 
-    def bind_address_error(address)
-      return if plain_ip_address?(address.to_s)
-      message('web', 'bind_address', 'must be a plain IPv4 or IPv6 address such as 127.0.0.1 or ::1', address)
+    def one_of(values)
+      Rule.new("must be one of #{values.join(', ')}", ->(v) { values.include?(v) })
     end
 
-    # IPAddr also takes CIDR ('127.0.0.1/8'), brackets and zone ids, which would
-    # render broken sockets, so those are refused first.
-    def plain_ip_address?(text)
-      return false if text.match?(%r{[/\[\]%]})
-      IPAddr.new(text)
-      true
-    rescue IPAddr::Error
-      false
+    def pattern(regex, allowed)
+      Rule.new(allowed, ->(v) { v.is_a?(String) && regex.match?(v) })
     end
 
-    def app_source_errors(app)
-      errors = []
-      mod = app['module']
-      file = app['wsgi_file']
-      if present?(mod) == present?(file)
-        errors << message('web', 'app', 'must set exactly one of module and wsgi_file', 'module' => mod, 'wsgi_file' => file)
-      end
-      errors << message('web', 'app', 'module must look like package.module or package.module:callable', mod) if present?(mod) && !PYTHON_MODULE.match?(mod)
-      errors << path_error(%w(app wsgi_file), file) if present?(file)
-      errors << path_error(%w(app chdir), app['chdir'])
-      errors << path_error(%w(app virtualenv), app['virtualenv']) unless app['virtualenv'].nil?
-      pythonpath = app['pythonpath']
-      unless pythonpath.is_a?(Array) && pythonpath.all? { |p| absolute_path?(p) }
-        errors << message('web', %w(app pythonpath), 'must be a list of absolute paths', pythonpath)
-      end
-      env = app['env']
-      unless env.is_a?(Hash) && env.all? { |k, v| ENV_NAME.match?(k.to_s) && scalar?(v) }
-        errors << message('web', %w(app env), 'must map NAME (letters, digits, _) to a string (no control characters) or number', env)
-      end
-      errors
+    def boolean
+      Rule.new('must be true or false', ->(v) { [true, false].include?(v) })
     end
 
-    def nginx_errors(nginx, web, cpus)
-      errors = []
-      listen = nginx['listen']
-      if !int_in?(listen, 1, MAX_PORT)
-        errors << int_error(%w(web nginx), 'listen', listen, 1, MAX_PORT)
-      elsif (ports = instance_ports(web, cpus)).include?(listen)
-        errors << message(%w(web nginx), 'listen', "is #{listen}, a port already used by a uWSGI instance " \
-                          "(#{ports.first}..#{ports.last}); pick a port outside that range", listen)
-      end
-      unless nginx['server_name'].is_a?(String) && SERVER_NAME.match?(nginx['server_name'])
-        errors << message(%w(web nginx), 'server_name', 'must be nginx server names separated by single spaces, without ; { } quotes, # or \\', nginx['server_name'])
-      end
-      max_body = Sizes.to_bytes(nginx['client_max_body_size'])
-      unless max_body && max_body.between?(1024**2, 1024**3)
-        errors << message(%w(web nginx), 'client_max_body_size', "must be an nginx size from '1m' to '1g' (a Sentry event is up to 1 MB)", nginx['client_max_body_size'])
-      end
-      buffer = Sizes.to_bytes(nginx['client_body_buffer_size'])
-      unless buffer && buffer.between?(8 * 1024, max_body || 1024**3)
-        errors << message(%w(web nginx), 'client_body_buffer_size', "must be an nginx size from '8k' to client_max_body_size", nginx['client_body_buffer_size'])
-      end
-      errors << message(%w(web nginx), 'balance', "must be one of #{BALANCE_METHODS.join(', ')}", nginx['balance']) unless BALANCE_METHODS.include?(nginx['balance'])
-      unless nginx['worker_processes'] == 'auto' || int_in?(nginx['worker_processes'], 1, 256)
-        errors << message(%w(web nginx), 'worker_processes', "must be 'auto' or an integer from 1 to 256", nginx['worker_processes'])
-      end
-      errors << int_error(%w(web nginx), 'client_timeout', nginx['client_timeout'], 1, 300)
-      errors
+    def absolute_path(extra = '')
+      Rule.new("must be an absolute path#{extra}", ->(v) { absolute_path?(v) })
     end
 
-    # +instances+: each instance enforces burst / instances, which must be at least 1.
-    def app_errors(app, instances)
-      errors = []
-      projects = app['projects']
-      if projects.is_a?(Hash)
-        projects.each { |id, project| errors.concat(project_errors(id, project, instances)) }
-      else
-        errors << message('app', 'projects', "must map a project id to { 'public_key' => '<32 hex>' }", projects)
-      end
-      spool = app['spool_dir']
-      errors << message('app', 'spool_dir', 'must be an absolute path other than /', spool) unless absolute_path?(spool) && spool != '/'
-      errors.concat(rate_limit_errors(%w(rate_limit), app['rate_limit'], instances))
-      errors << int_error('app', 'max_event_bytes', app['max_event_bytes'], 1024**2, 20 * 1024**2)
-      errors << int_error('app', 'simulated_hops', app['simulated_hops'], 0, 10)
-      hop_ms = app['simulated_hop_ms']
-      errors << message('app', 'simulated_hop_ms', 'must be a number from 0 to 1000', hop_ms) unless hop_ms.is_a?(Numeric) && hop_ms.between?(0, 1000)
-      errors.compact
-    end
-
-    def project_errors(id, project, instances)
-      errors = []
-      errors << message('app', %w(projects), "has project id #{id.inspect}; ids must be digits (1 to 10 of them, no leading 0)", id) unless PROJECT_ID.match?(id.to_s)
-      key = project.is_a?(Hash) ? project['public_key'] : nil
-      errors << message('app', ['projects', id.to_s, 'public_key'], 'must be 32 lowercase hex characters, as Sentry keys are', key) unless key.is_a?(String) && PUBLIC_KEY.match?(key)
-      errors.concat(rate_limit_errors(['projects', id.to_s, 'rate_limit'], project['rate_limit'], instances)) if project.is_a?(Hash) && project.key?('rate_limit')
-      errors
-    end
-
-    def rate_limit_errors(path, limit, instances)
-      return [message('app', path, "must be { 'events_per_second' => n, 'burst' => n }", limit)] unless limit.is_a?(Hash)
-      errors = []
-      rate = limit['events_per_second']
-      errors << message('app', path + ['events_per_second'], 'must be a number from 0.001 to 1000000', rate) unless rate.is_a?(Numeric) && rate.between?(0.001, 1_000_000)
-      errors << int_error('app', path + ['burst'], limit['burst'], instances, 10_000_000)
-      errors
-    end
-
-    # -- small pieces ---------------------------------------------------------
-
-    # The instance ports, or [] while base_port or processes is itself invalid.
-    def instance_ports(web, cpus)
-      count = Fleet.instance_count(web['processes'], cpus)
-      return [] unless int_in?(web['base_port'], 1024, MAX_PORT) && int_in?(count, 1, MAX_PORT)
-      Fleet.ports(web['base_port'], count)
+    def optional(rule)
+      Rule.new("#{rule.allowed}, or nil", ->(v) { v.nil? || rule.check.call(v) })
     end
 
     def int_in?(value, min, max)
       value.is_a?(Integer) && value.between?(min, max)
     end
 
-    def int_error(section, key, value, min, max)
-      return if int_in?(value, min, max)
-      message(section, key, "must be an integer from #{min} to #{max}", value)
-    end
-
-    def path_error(keys, value)
-      return if absolute_path?(value)
-      message('web', keys, 'must be an absolute path', value)
-    end
-
     def absolute_path?(value)
       value.is_a?(String) && value.start_with?('/') && !value.include?("\0") && !value.match?(/\s/)
     end
 
-    def present?(value)
-      !value.nil? && !value.to_s.empty?
+    # IPAddr also takes CIDR ('127.0.0.1/8'), brackets and zone ids, which would
+    # render broken sockets, so those are refused first.
+    def plain_ip_address?(text)
+      return false if !text.is_a?(String) || text.match?(%r{[/\[\]%]})
+      IPAddr.new(text)
+      true
+    rescue IPAddr::Error
+      false
     end
 
-    # A string or number that fits on one line of a supervisor file.
+    # A string or number that fits on one line of a supervisor or unit file.
     def scalar?(value)
       value.is_a?(Numeric) || (value.is_a?(String) && !value.match?(/[[:cntrl:]]/))
     end
 
-    # "node['uwsgi_fleet']['web']['threads'] must be ...; got 0"
-    def message(section, keys, rule, value)
-      path = (Array(section) + Array(keys)).map { |k| "['#{k}']" }.join
-      "node['uwsgi_fleet']#{path} #{rule}; got #{value.inspect}"
+    # -- the rules ------------------------------------------------------------
+
+    NGINX_SIZE = Rule.new("must be an nginx size from '1m' to '1g' (a Sentry event is up to 1 MB)",
+                          ->(v) { (bytes = Sizes.to_bytes(v)) && bytes.between?(MIB, 1024**3) })
+    # Fixed rules of uwsgi_fleet's properties; the ones that depend on the node
+    # or on other properties are in fleet_errors.
+    FLEET = {
+      threads: int(1, 256),
+      base_port: int(1024, MAX_PORT),
+      bind_address: Rule.new('must be a plain IPv4 or IPv6 address such as 127.0.0.1 or ::1', ->(v) { plain_ip_address?(v) }),
+      user: Rule.new('must be a system user name (lowercase, up to 32 characters) other than root',
+                     ->(v) { v.is_a?(String) && USER_NAME.match?(v) && v != 'root' }),
+      buffer_size: int(4096, 65_535),
+      harakiri: int(1, 3600),
+      process_manager: one_of(PROCESS_MANAGERS),
+      store_app: optional(pattern(NAME, 'must be the name of a uwsgi_fleet_store_app')),
+      app_module: optional(pattern(PYTHON_MODULE, 'must look like package.module or package.module:callable')),
+      wsgi_file: optional(absolute_path),
+      chdir: absolute_path,
+      pythonpath: Rule.new('must be a list of absolute paths', ->(v) { v.is_a?(Array) && v.all? { |p| absolute_path?(p) } }),
+      virtualenv: optional(absolute_path),
+      env: Rule.new('must map NAME (letters, digits, _) to a string (no control characters) or number',
+                    ->(v) { v.is_a?(Hash) && v.all? { |k, x| ENV_NAME.match?(k.to_s) && scalar?(x) } }),
+      listen: int(1, MAX_PORT),
+      server_name: pattern(SERVER_NAME, 'must be nginx server names separated by single spaces, without ; { } quotes, # or \\'),
+      default_server: boolean,
+      client_max_body_size: NGINX_SIZE,
+      balance: one_of(BALANCE_METHODS),
+      client_timeout: int(1, 300),
+      remove_sites: Rule.new('must be a list of absolute paths under /etc/nginx',
+                             ->(v) { v.is_a?(Array) && v.all? { |p| absolute_path?(p) && p.start_with?('/etc/nginx/') } }),
+      nginx_main_config: Rule.new('must be the text of an nginx.conf, or nil', ->(v) { v.nil? || (v.is_a?(String) && !v.empty?) }),
+      conf_dir: absolute_path(' other than /'),
+      fifo_dir: absolute_path(' other than /'),
+      log_dir: absolute_path(' other than /'),
+      instance_prefix: pattern(PREFIX, 'must be lowercase letters, digits, _ and -, starting with a letter'),
+      upstream: pattern(NAME, 'must be lowercase letters, digits and _, starting with a letter'),
+      site_file: Rule.new('must be an absolute path ending in .conf under /etc/nginx',
+                          ->(v) { absolute_path?(v) && v.start_with?('/etc/nginx/') && v.end_with?('.conf') }),
+    }.freeze
+
+    RATE_LIMIT = Rule.new("must be { 'events_per_second' => 0.001..1000000, 'burst' => 1..10000000 }",
+                          lambda { |v|
+                            v.is_a?(Hash) && v.keys.sort == %w(burst events_per_second) &&
+                              number(0.001, 1_000_000).check.call(v['events_per_second']) && int_in?(v['burst'], 1, 10_000_000)
+                          })
+    STORE_APP = {
+      user: FLEET[:user],
+      spool_dir: Rule.new('must be an absolute path other than /', ->(v) { absolute_path?(v) && v != '/' }),
+      rate_limit: RATE_LIMIT,
+      max_event_bytes: int(MIB, 20 * MIB),
+      max_body_size: NGINX_SIZE,
+      simulated_hops: int(0, 10),
+      simulated_hop_ms: number(0, 1000),
+      install_dir: absolute_path(' other than /'),
+      config_path: absolute_path,
+      key_path: absolute_path,
+    }.freeze
+
+    # Every error in a uwsgi_fleet's properties (+props+: property => value).
+    # +cpus+ resolves processes 'auto'; +somaxconn+ caps the listen backlog;
+    # +systemd+ says whether systemd is PID 1 on this node.
+    # A fleet being deleted needs only its name: the node's manifest says the rest.
+    def fleet_errors(props, cpus:, somaxconn:, systemd:, action: :create)
+      return [name_error(props[:name])].compact if action == :delete
+
+      errors = FLEET.map { |key, rule| rule.error(key, props[key]) }
+      errors << name_error(props[:name])
+      errors.concat(instance_errors(props, cpus))
+      errors << int(1, somaxconn).error(:listen_backlog, props[:listen_backlog])
+      buffer = Sizes.to_bytes(props[:client_body_buffer_size])
+      unless buffer && buffer.between?(8 * 1024, Sizes.to_bytes(props[:client_max_body_size]) || 1024**3)
+        errors << Error.new([:client_body_buffer_size], "must be an nginx size from '8k' to client_max_body_size", props[:client_body_buffer_size])
+      end
+      sources = props.values_at(:store_app, :app_module, :wsgi_file).compact
+      errors << Error.new([:app_module], 'must be set, or store_app or wsgi_file instead (exactly one of the three)',
+                          props.slice(:store_app, :app_module, :wsgi_file)) unless sources.size == 1
+      if props[:process_manager] == 'systemd' && !systemd
+        errors << Error.new([:process_manager], 'must be supervisor on this node: systemd is not its init (PID 1)', 'systemd')
+      end
+      errors.compact
+    end
+
+    def name_error(name)
+      pattern(NAME, 'must be lowercase letters, digits and _, starting with a letter (up to 31)').error(:name, name)
+    end
+
+    # processes against the port range, and listen against the instance ports.
+    def instance_errors(props, cpus)
+      base = props[:base_port]
+      max_count = MAX_PORT - (int_in?(base, 1024, MAX_PORT) ? base : 1024) + 1
+      count = Fleet.instance_count(props[:processes], cpus)
+      errors = []
+      unless int_in?(count, 1, max_count)
+        errors << Error.new([:processes], "must be 'auto' or an integer from 1 to #{max_count} " \
+                                          "(instance ports start at base_port #{base} and may not pass #{MAX_PORT})", props[:processes])
+        return errors
+      end
+      ports = int_in?(base, 1024, MAX_PORT) ? Fleet.ports(base, count) : []
+      if ports.include?(props[:listen])
+        errors << Error.new([:listen], "is #{props[:listen]}, a port already used by a uWSGI instance " \
+                                       "(#{ports.first}..#{ports.last}); pick a port outside that range", props[:listen])
+      end
+      errors
+    end
+
+    # Every error in a uwsgi_fleet_store_app's properties.
+    def store_app_errors(props)
+      errors = STORE_APP.map { |key, rule| rule.error(key, props[key]) }
+      errors << name_error(props[:name])
+      projects = props[:projects]
+      if projects.is_a?(Hash)
+        projects.each { |id, project| errors.concat(project_errors(id.to_s, project)) }
+      else
+        errors << Error.new([:projects], "must map a project id to { 'public_key' => '<32 hex>' }", projects)
+      end
+      errors.compact
+    end
+
+    def project_errors(id, project)
+      errors = []
+      errors << Error.new([:projects], "has project id #{id.inspect}; ids must be digits (1 to 10 of them, no leading 0)", id) unless PROJECT_ID.match?(id)
+      key = project.is_a?(Hash) ? project['public_key'] : nil
+      errors << Error.new([:projects, id, 'public_key'], 'must be 32 lowercase hex characters, as Sentry keys are', key) unless key.is_a?(String) && PUBLIC_KEY.match?(key)
+      errors << RATE_LIMIT.error([:projects, id, 'rate_limit'], project['rate_limit']) if project.is_a?(Hash) && project.key?('rate_limit')
+      errors.compact
+    end
+
+    # Raises InvalidConfiguration listing +errors+, if any. +subject+ heads the
+    # message; +namer+ turns an error's path into the name the operator set.
+    def raise_if_any!(errors, subject:, namer:, noun: 'properties')
+      return true if errors.empty?
+      lines = errors.map { |e| "#{namer.call(e.path)} #{e.rule}; got #{e.value.inspect}" }
+      raise InvalidConfiguration, "#{subject}: invalid #{noun}, nothing was changed:\n  " + lines.join("\n  ")
+    end
+
+    # How a resource names a value: threads, projects['1']['public_key'].
+    def property_name(path)
+      first, *rest = path
+      first.to_s + rest.map { |k| "['#{k}']" }.join
     end
   end
 end

@@ -1,0 +1,84 @@
+#
+# Cookbook:: uwsgi_fleet
+# Library:: attributes
+#
+module UwsgiFleet
+  # The default recipe's interface (node['uwsgi_fleet'], as in 0.1.0) mapped
+  # onto the properties of one uwsgi_fleet_store_app and one uwsgi_fleet. The
+  # same table names a bad value by the attribute the operator set.
+  module Attributes
+    FLEET = {
+      processes: %w(web processes), threads: %w(web threads), base_port: %w(web base_port),
+      bind_address: %w(web bind_address), user: %w(web user), listen_backlog: %w(web listen_backlog),
+      buffer_size: %w(web buffer_size), harakiri: %w(web harakiri), process_manager: %w(web process_manager),
+      app_module: %w(web app module), wsgi_file: %w(web app wsgi_file), chdir: %w(web app chdir),
+      pythonpath: %w(web app pythonpath), virtualenv: %w(web app virtualenv), env: %w(web app env),
+      listen: %w(web nginx listen), server_name: %w(web nginx server_name),
+      client_max_body_size: %w(web nginx client_max_body_size),
+      client_body_buffer_size: %w(web nginx client_body_buffer_size), balance: %w(web nginx balance),
+      client_timeout: %w(web nginx client_timeout)
+    }.freeze
+    STORE_APP = {
+      user: %w(web user), projects: %w(app projects), spool_dir: %w(app spool_dir),
+      rate_limit: %w(app rate_limit), max_event_bytes: %w(app max_event_bytes),
+      max_body_size: %w(web nginx client_max_body_size), simulated_hops: %w(app simulated_hops),
+      simulated_hop_ms: %w(app simulated_hop_ms)
+    }.freeze
+
+    # Where 0.1.0 kept things: the default recipe keeps them there.
+    NAME = 'default'.freeze
+    LEGACY_STORE_APP = {
+      name: NAME, install_dir: '/opt/uwsgi_fleet', config_path: '/etc/uwsgi_fleet/store_app.json',
+      key_path: '/etc/uwsgi_fleet/default_project.key'
+    }.freeze
+    LEGACY_FLEET = {
+      name: NAME, conf_dir: '/etc/uwsgi_fleet', upstream: 'uwsgi_fleet',
+      # This fleet is the default server on :80, as Debian's default site is.
+      default_server: true, remove_sites: ['/etc/nginx/sites-enabled/default']
+    }.freeze
+    # 0.1.0's supervisor program names (uwsgi_fleet_<port>).
+    LEGACY_SUPERVISOR_PREFIX = 'uwsgi_fleet_'.freeze
+
+    module_function
+
+    # {property => value} from node['uwsgi_fleet'] (+attrs+, a plain Hash).
+    def properties(map, attrs)
+      map.transform_values { |path| attrs.dig(*path) }
+    end
+
+    def store_app_properties(attrs)
+      properties(STORE_APP, attrs).merge(LEGACY_STORE_APP)
+    end
+
+    # The fleet runs the app named by web.app, with the store app's config in its environment.
+    def fleet_properties(attrs)
+      props = properties(FLEET, attrs).merge(LEGACY_FLEET)
+      props[:instance_prefix] = LEGACY_SUPERVISOR_PREFIX if props[:process_manager] == 'supervisor'
+      props[:env] = { 'STORE_APP_CONFIG' => LEGACY_STORE_APP[:config_path] }.merge(props[:env].to_h)
+      props[:wsgi_file] = nil if props[:wsgi_file].to_s.empty?
+      props[:app_module] = nil if props[:wsgi_file]
+      props
+    end
+
+    # "node['uwsgi_fleet']['web']['threads']" for an error about the threads property.
+    def namer(map)
+      lambda do |path|
+        property, *rest = path
+        keys = map.fetch(property, [property.to_s]) + rest
+        "node['uwsgi_fleet']" + keys.map { |k| "['#{k}']" }.join
+      end
+    end
+
+    # Raises InvalidConfiguration naming every bad attribute, before anything changes.
+    def validate!(attrs, cpus:, somaxconn:, systemd:)
+      fleet = Fleet.named_defaults(NAME, attrs.dig('web', 'process_manager')).merge(fleet_properties(attrs))
+      errors = Validation.fleet_errors(fleet, cpus: cpus, somaxconn: somaxconn, systemd: systemd).map { |e| named(e, FLEET) } +
+               Validation.store_app_errors(store_app_properties(attrs)).map { |e| named(e, STORE_APP) }
+      Validation.raise_if_any!(errors.uniq { |e| [e.path, e.rule] }, subject: 'uwsgi_fleet', namer: ->(path) { path.first }, noun: 'attributes')
+    end
+
+    def named(error, map)
+      Validation::Error.new([namer(map).call(error.path)], error.rule, error.value)
+    end
+  end
+end

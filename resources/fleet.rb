@@ -1,0 +1,282 @@
+#
+# Cookbook:: uwsgi_fleet
+# Resource:: uwsgi_fleet
+#
+# One fleet: nginx in front of N single-process, T-thread uWSGI instances,
+# each on its own port, run by supervisor or systemd. Several fleets can share
+# a node: each has its own names, ports, upstream, manifest and directories.
+unified_mode true
+provides :uwsgi_fleet
+default_action :create
+
+use 'partial/_validated'
+use 'partial/_packages'
+
+description 'nginx in front of N single-process, multi-threaded uWSGI instances (the Sentry web tier pattern)'
+
+# -- the instances -----------------------------------------------------------
+
+property :processes, [Integer, String], default: 'auto',
+         description: "Number of uWSGI instances: an integer, or 'auto' (the node's CPU count, at least 2)"
+property :threads, Integer, default: 4,
+         description: 'Threads per instance (each instance is one uWSGI worker process): 1-256'
+property :base_port, Integer, default: 9000,
+         description: 'Instance i listens on base_port + i: 1024-65535'
+property :bind_address, String, default: '127.0.0.1',
+         description: 'The address the instances listen on, and only there; nginx is the public face'
+property :user, String, default: 'uwsgi_fleet',
+         description: 'Unprivileged system user that runs uWSGI (created if missing; not root)'
+property :listen_backlog, Integer, default: 1024,
+         description: "uWSGI's listen backlog per instance: 1 to the kernel's net.core.somaxconn"
+property :buffer_size, Integer, default: 65_535,
+         description: "uWSGI's request header buffer, 4096-65535 (65535 is above anything nginx forwards)"
+property :harakiri, Integer, default: 60,
+         description: 'Seconds before uWSGI kills a stuck request (1-3600); a stop waits this long + 5 s'
+property :process_manager, String, default: 'supervisor',
+         description: "What runs the instances: 'supervisor' (a program per instance) or 'systemd' (a template unit)"
+
+# -- the app -----------------------------------------------------------------
+
+property :store_app, [String, nil], default: nil,
+         description: 'Run this uwsgi_fleet_store_app (declared before this fleet); or set app_module or wsgi_file'
+property :app_module, [String, nil], default: nil,
+         description: 'The WSGI callable to load, as package.module[:callable]'
+property :wsgi_file, [String, nil], default: nil,
+         description: 'A WSGI file to load instead of app_module (absolute path)'
+property :chdir, String, default: '/opt/uwsgi_fleet',
+         description: 'Working directory of each instance (absolute path)'
+property :pythonpath, Array, default: lazy { |r| [r.chdir] },
+         description: 'Directories added to sys.path (absolute paths)'
+property :virtualenv, [String, nil], default: nil,
+         description: 'A virtualenv to run in (uWSGI --virtualenv); nil uses the system python3'
+property :env, Hash, default: {},
+         description: "Extra environment variables for the app, e.g. { 'DJANGO_SETTINGS_MODULE' => 'app.settings' }"
+
+# -- nginx -------------------------------------------------------------------
+
+property :listen, Integer, default: 80,
+         description: 'The port nginx serves this fleet on (not one of the instance ports)'
+property :server_name, String, default: '_',
+         description: "nginx server names, space separated (no ; { } ' \" # \\)"
+property :default_server, [true, false], default: false,
+         description: "Whether this fleet is nginx's default server on its port"
+property :client_max_body_size, String, default: '2m',
+         description: "Largest request body, as an nginx size from '1m' to '1g' (Sentry events reach 1 MB)"
+property :client_body_buffer_size, String, default: '1m',
+         description: "Bodies up to this size stay in memory: an nginx size from '8k' to client_max_body_size"
+property :balance, String, default: 'least_conn',
+         description: 'Upstream balancing: least_conn (as Sentry), round_robin, random_two or ip_hash'
+property :client_timeout, Integer, default: 10,
+         description: 'Seconds of silence (header, body, send) before nginx cuts a client off: 1-300'
+property :remove_sites, Array, default: [],
+         description: 'nginx files this fleet replaces, removed with its own (e.g. Debian\'s default site when this is the default server on :80)'
+property :nginx_main_config, [String, nil], default: nil,
+         description: 'Text for /etc/nginx/nginx.conf, installed with this fleet (nil: the main config is left alone)'
+
+# -- names and places (each fleet its own) -----------------------------------
+
+property :conf_dir, String, default: lazy { |r| UwsgiFleet::Fleet.named_defaults(r.name, r.process_manager)[:conf_dir] },
+         description: 'Where the fleet manifest (fleet.json) lives: /etc/uwsgi_fleet/<name>'
+property :fifo_dir, String, default: lazy { |r| UwsgiFleet::Fleet.named_defaults(r.name, r.process_manager)[:fifo_dir] },
+         description: "The instances' master FIFOs: /var/lib/uwsgi_fleet/<name>"
+property :log_dir, String, default: lazy { |r| UwsgiFleet::Fleet.named_defaults(r.name, r.process_manager)[:log_dir] },
+         description: "The instances' logs: /var/log/uwsgi_fleet/<name>"
+property :instance_prefix, String, default: lazy { |r| UwsgiFleet::Fleet.named_defaults(r.name, r.process_manager)[:instance_prefix] },
+         description: 'Supervisor programs are <prefix><port>: uwsgi_fleet_<name>_; systemd units <prefix>@<port>: uwsgi-fleet-<name>'
+property :upstream, String, default: lazy { |r| UwsgiFleet::Fleet.named_defaults(r.name, r.process_manager)[:upstream] },
+         description: "The nginx upstream's name: uwsgi_fleet_<name>"
+property :site_file, String, default: lazy { |r| UwsgiFleet::Fleet.named_defaults(r.name, r.process_manager)[:site_file] },
+         description: "This fleet's nginx file (upstream and server): /etc/nginx/conf.d/uwsgi_fleet_<name>.conf"
+
+# Every rule, checked at once when the resource is declared: a bad value stops
+# the run before anything on the node changes, with one message naming them all.
+def after_created
+  super
+  errors = UwsgiFleet::Validation.fleet_errors(
+    uwsgi_fleet_properties.merge(name: name), cpus: UwsgiFleet::NodeFacts.cpus(node), somaxconn: UwsgiFleet::NodeFacts.somaxconn,
+                                              systemd: UwsgiFleet::NodeFacts.systemd?, action: Array(action).first
+  )
+  if store_app && !store_app_resource && Array(action).first != :delete
+    errors << UwsgiFleet::Validation::Error.new([:store_app], 'must name a uwsgi_fleet_store_app declared before this fleet', store_app)
+  end
+  UwsgiFleet::Validation.raise_if_any!(errors, subject: to_s, namer: UwsgiFleet::Validation.method(:property_name))
+end
+
+# The uwsgi_fleet_store_app this fleet runs, as declared in the run.
+def store_app_resource
+  run_context.resource_collection.find(uwsgi_fleet_store_app: store_app)
+rescue Chef::Exceptions::ResourceNotFound
+  nil
+end
+
+action_class do
+  # The plan: properties as the instances run them (a store app's settings filled in).
+  def plan
+    @plan ||= begin
+      props = new_resource.uwsgi_fleet_properties.merge(name: new_resource.name)
+      if (app = new_resource.store_app && new_resource.store_app_resource)
+        settings = UwsgiFleet::StoreApp.fleet_settings(install_dir: app.install_dir, config_path: app.config_path)
+        props = props.merge(settings.merge(env: settings[:env].merge(props[:env])))
+      end
+      UwsgiFleet::FleetPlan.new(props, cpus: UwsgiFleet::NodeFacts.cpus(node))
+    end
+  end
+
+  # For :delete: the fleet as the node has it (its manifest), whatever the
+  # resource's other properties say.
+  def existing_plan
+    manifest = JSON.parse(::File.read(plan.manifest_path))
+    props = plan.props.merge(process_manager: manifest['process_manager'], instance_prefix: manifest['instance_prefix'],
+                             site_file: manifest['site_file'], fifo_dir: manifest['fifo_dir'], log_dir: manifest['log_dir'])
+    UwsgiFleet::FleetPlan.new(props, cpus: UwsgiFleet::NodeFacts.cpus(node))
+  end
+
+  def fleetctl(*args)
+    [UwsgiFleet::Tool::FLEETCTL, '--manifest', plan.manifest_path, *args].join(' ')
+  end
+
+  def candidate(file)
+    ::File.join(Chef::Config[:file_cache_path], "uwsgi_fleet-#{new_resource.name}-#{::File.basename(file)}.candidate")
+  end
+
+  # The whole nginx config as this converge leaves it: +site+ (this fleet's
+  # file, as rendered at %{path}) and the main config in place, removed sites gone.
+  def nginx_test(site:, main:)
+    puts = { new_resource.site_file => site }
+    puts[UwsgiFleet::Nginx::CONF] = main if new_resource.nginx_main_config
+    UwsgiFleet::Nginx.test_command(UwsgiFleet::Tool::FLEETCTL, puts: puts, removes: new_resource.remove_sites)
+  end
+
+  def site_template(path, verify_command, mode: '0644')
+    template path do
+      cookbook 'uwsgi_fleet'
+      source 'nginx_site.conf.erb'
+      mode mode
+      variables(plan: plan, error_pages: UwsgiFleet::Nginx.error_pages, removes: new_resource.remove_sites)
+      verify verify_command
+    end
+  end
+
+  def nginx_service
+    service 'nginx' do
+      supports status: true, reload: true
+      action [:enable, :start]
+    end
+  end
+
+  # Tests the live config, signals the master, and waits for its new workers.
+  def nginx_reload(only_if_changed)
+    execute "reload nginx for #{new_resource}" do
+      command "#{UwsgiFleet::Tool::FLEETCTL} nginx-reload"
+      only_if { only_if_changed.any?(&:updated_by_last_action?) }
+    end
+  end
+
+  def remove_path(path)
+    ::File.symlink?(path) ? link(path) { action :delete } : file(path) { action :delete }
+  end
+
+  def instances(action_name, fleet = plan)
+    declare_resource(fleet.process_manager.class::RESOURCE, new_resource.name) do
+      plan fleet
+      action action_name
+    end
+  end
+
+  # Shared parents (/var/lib/uwsgi_fleet, ...): root's, unless they already are.
+  def parent_directories
+    dirs = [new_resource.conf_dir, new_resource.fifo_dir, new_resource.log_dir].map { |d| ::File.dirname(d) }
+    dirs.uniq.each { |dir| root_directory(dir) unless UwsgiFleet::Paths.root_owned?(dir) }
+  end
+end
+
+action :create do
+  # 1. Install what the fleet runs on.
+  install_packages(UwsgiFleet::Packages::FLEET + plan.process_manager.class::PACKAGES)
+  cookbook_file UwsgiFleet::Tool::FLEETCTL do
+    cookbook 'uwsgi_fleet'
+    source 'uwsgi_fleetctl.py'
+    mode '0755'
+  end
+
+  # 2. The nginx config this converge will leave behind, tested whole (with
+  # every other site on the node) before anything else changes: a config nginx
+  # rejects stops the run here, with the node untouched.
+  main_candidate = candidate(UwsgiFleet::Nginx::CONF)
+  file main_candidate do
+    content new_resource.nginx_main_config
+    mode '0600'
+    only_if { new_resource.nginx_main_config }
+  end
+  site_template(candidate(new_resource.site_file), nginx_test(site: '%{path}', main: main_candidate), mode: '0600')
+
+  # 3. The user, the fleet's directories and its manifest.
+  user plan.user do
+    system true
+    shell '/usr/sbin/nologin'
+    home '/nonexistent'
+    manage_home false
+  end
+  parent_directories
+  root_directory(new_resource.conf_dir)
+  safe_directory(new_resource.fifo_dir, owner: plan.user, mode: '0750')
+  safe_directory(new_resource.log_dir, owner: plan.user, mode: '0750')
+  file plan.manifest_path do
+    content plan.manifest_json
+    mode '0644'
+  end
+
+  # 4. Start the instances nginx is about to list (a new one answers before it gets traffic).
+  instances(:start)
+
+  # 5. Point nginx at exactly these instances. Each file is tested whole again
+  # as a temp file before it replaces the live one; then one reload, at once:
+  # on a shrink nginx must stop using an instance before step 6 retires it.
+  nginx_service
+  nginx_files = []
+  if new_resource.nginx_main_config
+    main_test = nginx_test(site: candidate(new_resource.site_file), main: '%{path}')
+    nginx_files << file(UwsgiFleet::Nginx::CONF) do
+      content new_resource.nginx_main_config
+      mode '0644'
+      verify main_test
+    end
+  end
+  nginx_files << site_template(new_resource.site_file, nginx_test(site: '%{path}', main: main_candidate))
+  new_resource.remove_sites.each { |site| nginx_files << remove_path(site) }
+  nginx_reload(nginx_files)
+
+  # 6. Retire the instances no longer wanted (gracefully: running requests finish).
+  instances(:prune)
+end
+
+action :reload do
+  # A rolling reload: one instance's worker at a time finishes its requests and
+  # a new one loads the app, while the master keeps the socket.
+  execute "rolling reload of #{new_resource}" do
+    command fleetctl('reload', *plan.ports)
+    only_if { ::File.exist?(plan.manifest_path) }
+  end
+end
+
+action :delete do
+  # nginx first (no new request reaches the fleet), then the instances
+  # (gracefully), then the fleet's files. Shared parents and the app stay.
+  if ::File.exist?(plan.manifest_path)
+    fleet = existing_plan
+    nginx_service
+    nginx_reload([remove_path(fleet[:site_file])])
+    instances(:stop, fleet)
+    [fleet[:fifo_dir], fleet[:log_dir]].each do |dir|
+      directory(dir) do
+        recursive true
+        action :delete
+      end
+    end
+    file(plan.manifest_path) { action :delete }
+  end
+  directory(new_resource.conf_dir) do
+    action :delete
+    only_if { ::Dir.exist?(new_resource.conf_dir) && ::Dir.empty?(new_resource.conf_dir) }
+  end
+end

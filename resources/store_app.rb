@@ -1,0 +1,101 @@
+#
+# Cookbook:: uwsgi_fleet
+# Resource:: uwsgi_fleet_store_app
+#
+# The embedded Sentry-compatible store app: its code, its config and its
+# spool. A uwsgi_fleet runs it (store_app property), or any other WSGI app.
+unified_mode true
+provides :uwsgi_fleet_store_app
+default_action :create
+
+use 'partial/_validated'
+use 'partial/_packages'
+
+description 'The embedded Sentry-compatible store endpoint: code, config (projects, keys, limits) and spool'
+
+property :projects, Hash, default: {},
+         description: "{ '<digits>' => { 'public_key' => '<32 hex>', 'rate_limit' => {...} } }; empty: project 1 with a random key, kept in key_path"
+property :spool_dir, String, default: lazy { |r| "/var/spool/uwsgi_fleet/#{r.name}" },
+         description: 'One JSON file per accepted event, under <spool_dir>/<project id>/ (absolute path, not /)'
+property :rate_limit, Hash, default: { 'events_per_second' => 1000, 'burst' => 2000 },
+         description: "Rate limit of projects without their own: { 'events_per_second' => 0.001-1000000, 'burst' => 1-10000000 }, for every instance on the node together"
+property :max_event_bytes, Integer, default: 1_048_576,
+         description: "Cap on an event's decoded size, 1-20 MiB (Relay's max_event_size is 1 MiB)"
+property :max_body_size, String, default: '2m',
+         description: "Cap on a request body as received, as an nginx size ('1m'-'1g'); keep it at the fleet's client_max_body_size"
+property :simulated_hops, Integer, default: 0,
+         description: 'Simulated network hops (auth and quota lookups) per request, 0-10; for the benchmark'
+property :simulated_hop_ms, Numeric, default: 2,
+         description: 'Milliseconds per simulated hop, 0-1000'
+property :user, String, default: 'uwsgi_fleet',
+         description: 'The user of the fleet that runs the app: it reads the config and owns the spool'
+property :install_dir, String, default: lazy { |r| "/opt/uwsgi_fleet/#{r.name}" },
+         description: 'The app is installed as <install_dir>/store_app'
+property :config_path, String, default: lazy { |r| "/etc/uwsgi_fleet/#{r.name}/store_app.json" },
+         description: 'Where its config goes (0640 root:<user>: it holds the project keys)'
+property :key_path, String, default: lazy { |r| "/etc/uwsgi_fleet/#{r.name}/default_project.key" },
+         description: "Where the default project's random key is kept when projects is empty (0600 root)"
+
+def after_created
+  super
+  errors = UwsgiFleet::Validation.store_app_errors(uwsgi_fleet_properties.merge(name: name))
+  UwsgiFleet::Validation.raise_if_any!(errors, subject: to_s, namer: UwsgiFleet::Validation.method(:property_name))
+end
+
+action_class do
+  def props
+    new_resource.uwsgi_fleet_properties
+  end
+end
+
+action :create do
+  install_packages(UwsgiFleet::Packages::STORE_APP)
+  user new_resource.user do
+    system true
+    shell '/usr/sbin/nologin'
+    home '/nonexistent'
+    manage_home false
+  end
+
+  [new_resource.install_dir, ::File.dirname(new_resource.config_path)].uniq.each do |dir|
+    root_directory(::File.dirname(dir)) unless UwsgiFleet::Paths.root_owned?(::File.dirname(dir))
+    root_directory(dir)
+  end
+  spool_parent = ::File.dirname(new_resource.spool_dir)
+  root_directory(spool_parent) unless UwsgiFleet::Paths.root_owned?(spool_parent)
+  safe_directory(new_resource.spool_dir, owner: new_resource.user, mode: '0750')
+
+  remote_directory ::File.join(new_resource.install_dir, 'store_app') do
+    cookbook 'uwsgi_fleet'
+    source 'store_app'
+    files_mode '0644'
+    purge true
+  end
+
+  default_key = UwsgiFleet::StoreApp.default_project_key(new_resource.key_path)
+  file new_resource.key_path do
+    content "#{default_key}\n"
+    mode '0600'
+    sensitive true
+    only_if { new_resource.projects.empty? }
+  end
+
+  projects = UwsgiFleet::StoreApp.projects(new_resource.projects, default_key)
+  file new_resource.config_path do
+    content "#{JSON.pretty_generate(UwsgiFleet::StoreApp.config(props, projects: projects))}\n"
+    owner 'root'
+    group new_resource.user
+    mode '0640'
+    sensitive true
+  end
+end
+
+action :delete do
+  # The code and the config go; the spool stays: it holds accepted events.
+  directory ::File.join(new_resource.install_dir, 'store_app') do
+    recursive true
+    action :delete
+  end
+  file(new_resource.config_path) { action :delete }
+  file(new_resource.key_path) { action :delete }
+end
