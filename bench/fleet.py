@@ -15,7 +15,6 @@ from dataclasses import dataclass
 MANIFEST = "/etc/uwsgi_fleet/fleet.json"
 NAMED_MANIFEST = "/etc/uwsgi_fleet/{name}/fleet.json"
 NGINX_CONF = "/etc/nginx/nginx.conf"
-SUPERVISOR_PROGRAM = "/etc/supervisor/conf.d/{prefix}{port}.conf"
 
 
 class FleetError(RuntimeError):
@@ -80,7 +79,7 @@ def _nginx_text(read, manifest, path=NGINX_CONF):
 def _supervisor_instance(read, manifest, port):
     """The instance's command as supervisor runs it: `%%` is a literal %,
     `%(name)s` an expansion, then shlex-split."""
-    path = SUPERVISOR_PROGRAM.format(prefix=manifest.get("program_prefix", "uwsgi_fleet_"), port=port)
+    path = manifest["instance_file"].format(port=port)
     parser = configparser.RawConfigParser(inline_comment_prefixes=(";",), strict=False)
     parser.optionxform = str
     parser.read_string(read(path))

@@ -89,7 +89,7 @@ def measure(payloads, fleet, *, seconds, processes, threads, cores, spool_dir):
     key = os.urandom(16).hex()
     try:
         runs = _forked(cores, _cpu_worker, payloads=payloads, seconds=seconds,
-                       config=topology.app_config(fleet, shm, "42", key, 0, 0, cores),
+                       config=topology.app_config(fleet, shm, "42", key, 0, 0),
                        auth=f"Sentry sentry_key={key}, sentry_version=7, sentry_client=sentry.python/1.9.10")
     finally:
         shutil.rmtree(shm, ignore_errors=True)

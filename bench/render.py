@@ -107,7 +107,7 @@ def set_option(argv, name, value, env=None):
 
 def rewrite_uwsgi(argv, *, port, fifo, config, instance, processes=None, threads=None):
     """An instance's command with only the socket port, master-fifo path and the
-    STORE_APP_CONFIG / STORE_APP_INSTANCE env rewritten (and --processes /
+    STORE_APP_CONFIG / UWSGI_FLEET_INSTANCE env rewritten (and --processes /
     --threads when given)."""
     if get_option(argv, "socket") is None:
         raise RenderError("the rendered uWSGI command has no --socket")
@@ -115,7 +115,7 @@ def rewrite_uwsgi(argv, *, port, fifo, config, instance, processes=None, threads
     if get_option(argv, "master-fifo") is not None:
         argv = set_option(argv, "master-fifo", fifo)
     argv = set_option(argv, "env", f"STORE_APP_CONFIG={config}", env="STORE_APP_CONFIG")
-    argv = set_option(argv, "env", f"STORE_APP_INSTANCE={instance}", env="STORE_APP_INSTANCE")
+    argv = set_option(argv, "env", f"UWSGI_FLEET_INSTANCE={instance}", env="UWSGI_FLEET_INSTANCE")
     for name, value in (("processes", processes), ("threads", threads)):
         if value is not None:
             argv = set_option(argv, name, str(value))
@@ -132,7 +132,7 @@ def gunicorn_argv(uwsgi_argv, *, port, processes, threads, config, conf_py):
     for i, arg in enumerate(uwsgi_argv[:-1]):
         if arg == "--pythonpath":
             argv += ["--pythonpath", uwsgi_argv[i + 1]]
-    # No STORE_APP_INSTANCE: gunicorn applies --env after post_fork, which names the worker.
+    # No UWSGI_FLEET_INSTANCE: gunicorn applies --env after post_fork, which names the worker.
     return argv + ["--env", f"STORE_APP_CONFIG={config}", get_option(uwsgi_argv, "module") or "store_app.wsgi:application"]
 
 
@@ -143,12 +143,12 @@ WORKER_TAG_PY = '''import os
 
 
 def post_fork(server, worker):
-    os.environ["STORE_APP_INSTANCE"] = "w%d" % worker.age
+    os.environ["UWSGI_FLEET_INSTANCE"] = "w%d" % worker.age
 
 
 try:
     import uwsgi
-    os.environ["STORE_APP_INSTANCE"] = "w%d" % uwsgi.worker_id()
+    os.environ["UWSGI_FLEET_INSTANCE"] = "w%d" % uwsgi.worker_id()
 except ImportError:
     pass
 '''

@@ -123,11 +123,13 @@ class Proc:
 
 # -- a topology -------------------------------------------------------------------
 
-def app_config(fleet, spool_dir, project_id, public_key, hops, hop_ms, instances):
-    """The node's app config with the bench's own project and spool, the simulated
-    auth/quota hops set, and a rate limit that never triggers."""
+def app_config(fleet, spool_dir, project_id, public_key, hops, hop_ms):
+    """The node's app config with the bench's own project, spool and quota state
+    (a node-local bucket), the simulated auth/quota hops set, and a rate limit
+    that never triggers."""
     return dict(fleet.store_app, spool_dir=spool_dir, simulated_hops=hops, simulated_hop_ms=hop_ms,
-                instances=instances, projects={project_id: {"public_key": public_key, "rate_limit": {
+                quota={"backend": "local", "state_file": os.path.join(spool_dir, ".quota")},
+                stream=None, projects={project_id: {"public_key": public_key, "rate_limit": {
                     "events_per_second": 1_000_000, "burst": 10_000_000}}})
 
 
@@ -160,8 +162,7 @@ class Topology:
             os.chmod(path, mode)
             if owner:
                 os.chown(path, owner.pw_uid, owner.pw_gid)
-        cfg = app_config(self.fleet, self.spool_dir, self.project_id, self.public_key, self.hops, self.hop_ms,
-                         self.processes)
+        cfg = app_config(self.fleet, self.spool_dir, self.project_id, self.public_key, self.hops, self.hop_ms)
         for path, text in ((self.config_path, json.dumps(cfg, indent=2)),
                            (os.path.join(self.run_dir, "bench_worker_tag.py"), render.WORKER_TAG_PY)):
             with open(path, "w") as f:

@@ -3,6 +3,8 @@
 
   apply PORT        make supervisor match the instance's program file: start,
                     restart or retire it, then wait until it serves (or is gone)
+  restart PORT...   rolling restart of the running ones, each serving again
+                    before the next (after a systemd template unit changed)
   reload PORT...    rolling reload: one instance at a time, the worker finishes
                     its requests and a new one loads the app; the master keeps
                     the socket, so nothing queued is dropped
@@ -18,10 +20,14 @@
                     (accepted, filtered, rate_limited, invalid), summed
   summary           where the node serves, a health check through nginx, the DSN
 
-Reads /etc/uwsgi_fleet/fleet.json, written by Chef (nginx-test does not).
+Reads the fleet's manifest, written by Chef: --manifest PATH, or --fleet NAME,
+or the node's only fleet (/etc/uwsgi_fleet/fleet.json for the default recipe's,
+/etc/uwsgi_fleet/<name>/fleet.json for others). nginx-test and nginx-reload
+need none.
 """
 import argparse
 import errno
+import glob
 import json
 import os
 import pwd
@@ -37,15 +43,33 @@ import time
 import urllib.request
 from collections import Counter
 
+# The default recipe's fleet ('default') keeps 0.1.0's manifest path; others
+# have /etc/uwsgi_fleet/<name>/fleet.json.
 MANIFEST = "/etc/uwsgi_fleet/fleet.json"
+MANIFEST_DIR = "/etc/uwsgi_fleet"
 NGINX_PID = "/run/nginx.pid"
 NGINX_DIR = "/etc/nginx"
-SUPERVISOR_CONF_DIR = "/etc/supervisor/conf.d"
 
 
 def load_manifest(path=MANIFEST):
     with open(path) as f:
         return json.load(f)
+
+
+def find_manifest(fleet=None, root=MANIFEST_DIR):
+    """The manifest of fleet `fleet`, or of the node's only fleet."""
+    found = {}
+    for path in [os.path.join(root, "fleet.json")] + sorted(glob.glob(os.path.join(root, "*", "fleet.json"))):
+        if os.path.exists(path):
+            found[load_manifest(path)["name"]] = path
+    if fleet is not None:
+        if fleet not in found:
+            raise SystemExit(f"uwsgi-fleetctl: no fleet {fleet!r} on this node (fleets: {', '.join(sorted(found)) or 'none'})")
+        return found[fleet]
+    if len(found) != 1:
+        raise SystemExit(f"uwsgi-fleetctl: {len(found)} fleets on this node ({', '.join(sorted(found))}): "
+                         "name one with --fleet")
+    return next(iter(found.values()))
 
 
 def log(message):
@@ -125,23 +149,70 @@ def serves(host, port):
     return response is not None and response[0] < 500
 
 
-# -- supervisor -------------------------------------------------------------
+# -- process managers ---------------------------------------------------------
+# How an instance runs, at run time (the Ruby side, libraries/process_manager.rb,
+# writes the files). The manifest names each instance: instance_name is a
+# format string with {port}, computed by Chef once.
 
-def supervisorctl(*args, check=True):
-    result = subprocess.run(["supervisorctl", *args], capture_output=True, text=True)
+def run(*command, check=True):
+    result = subprocess.run(command, capture_output=True, text=True)
     output = (result.stdout + result.stderr).strip()
     if check and result.returncode != 0:
-        raise SystemExit(f"uwsgi-fleetctl: supervisorctl {' '.join(args)} failed: {output}")
+        raise SystemExit(f"uwsgi-fleetctl: {' '.join(command)} failed: {output}")
     return output
 
 
-def supervisor_ready():
-    return subprocess.run(["supervisorctl", "pid"], capture_output=True).returncode == 0
+class Supervisor:
+    """One supervisor program per instance (instance_file says where)."""
+
+    def __init__(self, manifest):
+        self.manifest = manifest
+
+    def name(self, port):
+        return self.manifest["instance_name"].format(port=port)
+
+    def ready(self):
+        return subprocess.run(["supervisorctl", "pid"], capture_output=True).returncode == 0
+
+    def master_pid(self, port):
+        out = run("supervisorctl", "pid", self.name(port), check=False)
+        return int(out) if out.isdigit() and out != "0" else None
+
+    def apply(self, port):
+        """Make supervisor match the program file: add, restart or remove it. True if wanted."""
+        wait_until(self.ready, 30, "supervisord to answer")
+        run("supervisorctl", "reread")
+        wanted = os.path.exists(self.manifest["instance_file"].format(port=port))
+        log(f"{'starting' if wanted else 'retiring'} {self.name(port)}: {run('supervisorctl', 'update', self.name(port))}")
+        return wanted
+
+    def restart(self, port):
+        run("supervisorctl", "restart", self.name(port))
 
 
-def program_pid(name):
-    out = supervisorctl("pid", name, check=False)
-    return int(out) if out.isdigit() and out != "0" else None
+class Systemd:
+    """One systemd template unit, one enabled instance per port."""
+
+    def __init__(self, manifest):
+        self.manifest = manifest
+
+    def name(self, port):
+        return self.manifest["instance_name"].format(port=port)
+
+    def master_pid(self, port):
+        out = run("systemctl", "show", "--property=MainPID", "--value", self.name(port), check=False)
+        return int(out) if out.isdigit() and out != "0" else None
+
+    def apply(self, port):
+        raise SystemExit("uwsgi-fleetctl: apply is for supervisor programs; systemd instances are "
+                         "started and stopped by Chef's service resource")
+
+    def restart(self, port):
+        run("systemctl", "restart", self.name(port))
+
+
+def process_manager(manifest):
+    return {"supervisor": Supervisor, "systemd": Systemd}[manifest["process_manager"]](manifest)
 
 
 def children(pid):
@@ -164,19 +235,26 @@ def children(pid):
 
 def cmd_apply(args, manifest):
     """Apply the program file of one instance: add/restart it, or retire it."""
-    port = args.port
-    name = manifest["program_prefix"] + str(port)
-    host = manifest["bind_address"]
-    wait_until(supervisor_ready, 30, "supervisord to answer")
-    supervisorctl("reread")
-    wanted = os.path.exists(os.path.join(SUPERVISOR_CONF_DIR, f"{name}.conf"))
-    log(f"{'starting' if wanted else 'retiring'} {name}: {supervisorctl('update', name)}")
-    if wanted:
-        wait_until(lambda: serves(host, port), args.timeout, f"{name} to serve on {host}:{port}")
-        log(f"{name} serves on {host}:{port}")
+    port, host = args.port, manifest["bind_address"]
+    pm = process_manager(manifest)
+    if pm.apply(port):
+        wait_until(lambda: serves(host, port), args.timeout, f"{pm.name(port)} to serve on {host}:{port}")
+        log(f"{pm.name(port)} serves on {host}:{port}")
     else:
         wait_until(lambda: not port_open(host, port), args.timeout, f"{host}:{port} to close")
-        log(f"{name} is gone")
+        log(f"{pm.name(port)} is gone")
+
+
+def cmd_restart(args, manifest):
+    """Rolling restart: each running instance in turn, waiting until it serves again."""
+    host = manifest["bind_address"]
+    pm = process_manager(manifest)
+    for port in args.ports:
+        if pm.master_pid(port) is None:
+            continue  # not started yet: it starts with the new settings
+        pm.restart(port)
+        wait_until(lambda: serves(host, port), args.timeout, f"{pm.name(port)} to serve again")
+        log(f"{pm.name(port)} restarted")
 
 
 def cmd_wait(args, manifest):
@@ -239,9 +317,10 @@ def cmd_reload(args, manifest):
     """Rolling reload: one instance's worker at a time, via its master FIFO."""
     host = manifest["bind_address"]
     owner = pwd.getpwnam(manifest["user"]).pw_uid
+    pm = process_manager(manifest)
     for port in args.ports:
-        name = manifest["program_prefix"] + str(port)
-        master = program_pid(name)
+        name = pm.name(port)
+        master = pm.master_pid(port)
         if master is None:
             log(f"{name} is not running, nothing to reload")
             continue
@@ -357,10 +436,16 @@ def cmd_outcomes(args, manifest):
     return 1 if unreachable else 0
 
 
-def dsn(manifest, host):
+def store_app(manifest):
+    """The config of the store app the fleet runs (None for another app)."""
+    if not manifest.get("store_app_config"):
+        return None
     with open(manifest["store_app_config"]) as f:
-        projects = json.load(f)["projects"]
-    return [f"http://{p['public_key']}@{host}/{pid}" for pid, p in sorted(projects.items())]
+        return json.load(f)
+
+
+def dsn(config, host):
+    return [f"http://{p['public_key']}@{host}/{pid}" for pid, p in sorted(config["projects"].items())]
 
 
 def node_addresses():
@@ -379,12 +464,13 @@ def cmd_summary(args, manifest):
             health = f"{r.status} from instance {r.headers.get('X-Fleet-Instance')}"
     except Exception as e:  # any failure is the answer here
         health = f"FAILED ({e})"
-    print(f"uwsgi_fleet serves {url} (nginx :{listen} -> {len(manifest['ports'])} uWSGI instances "
+    print(f"uwsgi_fleet {manifest['name']} serves {url} (nginx :{listen} -> {len(manifest['ports'])} uWSGI instances "
           f"on {manifest['bind_address']}:{manifest['ports'][0]}-{manifest['ports'][-1]}, "
           f"{manifest['threads']} threads each)")
     print(f"health check {url}_health: {health}")
-    for line in dsn(manifest, host):
-        print(f"Sentry DSN: {line}   (events land in {manifest['spool_dir']}/<project id>/)")
+    config = store_app(manifest)
+    for line in dsn(config, host) if config else []:
+        print(f"Sentry DSN: {line}   (events land in {config['spool_dir']}/<project id>/)")
     port = "" if listen == 80 else f":{listen}"
     for address in node_addresses():
         print(f"from other hosts: http://{address}{port}/ (use this host in the DSN)")
@@ -394,11 +480,13 @@ def cmd_summary(args, manifest):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="uwsgi-fleetctl", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--manifest", default=MANIFEST)
+    parser.add_argument("--manifest", help="the fleet's fleet.json (default: --fleet's, or the node's only fleet)")
+    parser.add_argument("--fleet", help="the fleet's name, when the node has several")
     parser.add_argument("--timeout", type=float, default=90.0)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("apply").add_argument("port", type=int)
     sub.add_parser("reload").add_argument("ports", type=int, nargs="+")
+    sub.add_parser("restart").add_argument("ports", type=int, nargs="+")
     sub.add_parser("wait").add_argument("ports", type=int, nargs="+")
     sub.add_parser("nginx-reload")
     nginx_test = sub.add_parser("nginx-test")
@@ -410,11 +498,15 @@ def main(argv=None):
     outcomes.add_argument("--json", action="store_true", help="one JSON list instead of a table")
     sub.add_parser("summary")
     args = parser.parse_args(argv)
-    handler = {"apply": cmd_apply, "wait": cmd_wait, "reload": cmd_reload, "nginx-reload": cmd_nginx_reload,
+    handler = {"apply": cmd_apply, "wait": cmd_wait, "reload": cmd_reload, "restart": cmd_restart,
+               "nginx-reload": cmd_nginx_reload,
                "nginx-test": cmd_nginx_test, "health": cmd_health, "outcomes": cmd_outcomes,
                "summary": cmd_summary}[args.command]
     # nginx-test runs before the first manifest is written (a pristine node).
-    manifest = None if args.command == "nginx-test" else load_manifest(args.manifest)
+    if args.command in ("nginx-test", "nginx-reload"):
+        manifest = None
+    else:
+        manifest = load_manifest(args.manifest or find_manifest(args.fleet))
     return handler(args, manifest) or 0
 
 

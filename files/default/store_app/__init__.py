@@ -9,6 +9,6 @@ uWSGI loads ``store_app.wsgi:application`` (one process, several threads,
 
 Accepted events are durably spooled to
 ``<spool_dir>/<project_id>/<event_id>.json`` before the 200 is sent.
-Every response carries ``X-Fleet-Instance`` (from ``STORE_APP_INSTANCE``).
+Every response carries ``X-Fleet-Instance`` (from ``UWSGI_FLEET_INSTANCE``, which the fleet sets).
 The configuration file is named by ``STORE_APP_CONFIG`` (see config.py).
 """

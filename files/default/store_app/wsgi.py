@@ -29,7 +29,8 @@ from . import (auth, body, config, decode, envelope, outcomes, protocol,
 from .errors import HttpError
 from .log import log as log_error
 
-INSTANCE_ENV = "STORE_APP_INSTANCE"
+# The fleet names each instance (its port) in the environment (libraries/fleet.rb).
+INSTANCE_ENV = "UWSGI_FLEET_INSTANCE"
 
 
 def code_digest():
