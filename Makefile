@@ -8,7 +8,7 @@ BUNDLE_DIR  := /var/cache/uwsgi_fleet/bundle
 APT_BUILD   := build-essential ruby-dev ruby-bundler pkg-config libffi-dev libyaml-dev libarchive13 git
 APT_TEST    := python3-pytest python3-testinfra python3-yaml python3-sentry-sdk python3-matplotlib \
                iproute2 procps curl systemd-container debootstrap apt-cacher-ng iptables openssh-client \
-               python3-brotli zstd chromium
+               python3-brotli zstd chromium redis-server python3-redis
 CHEF_CLIENT := $(CURDIR)/bin/chef-client
 # Node processes outlive the commands that start them; this reaps them (see reaper.py).
 REAP        := $(PYTHON) test/nodes/reaper.py
@@ -69,8 +69,9 @@ bench: deps-test
 	@dpkg -s gunicorn >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq gunicorn; }
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
 
-bench-smoke: deps-test
-	$(PYTHON) -m pytest -q test/bench
+## bench-smoke: a seconds-long run of the harness, on a fresh node (test/bench/run_on_node.py)
+bench-smoke: deps deps-test
+	$(REAP) $(PYTHON) test/bench/run_on_node.py
 
 clean:
 	rm -rf .kitchen .chef-local bin build

@@ -9,6 +9,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "test", "nodes"))
 
 from expected import Expected  # noqa: E402
+from fleet_checks import node_fleets  # noqa: E402
 from remote import Node  # noqa: E402
 
 
@@ -35,3 +36,9 @@ def expected(node):
 def node_url(node, expected):
     """Base URL of the node's nginx, as other hosts reach it."""
     return node.url("", port=expected.listen)
+
+
+@pytest.fixture(scope="session")
+def fleets(host):
+    """The manifest of every fleet on the node (what Chef says it converged)."""
+    return node_fleets(host)

@@ -96,5 +96,4 @@ class Expected:
         self.processes = instance_count(web["processes"], cpus)
         self.ports = list(range(web["base_port"], web["base_port"] + self.processes))
         self.unused_ports = sorted(all_suite_ports(cpus) - set(self.ports) | {self.ports[-1] + 1})
-        self.programs = {f"uwsgi_fleet_{port}": port for port in self.ports}
         self.spool_dir = self.attributes["app"]["spool_dir"]

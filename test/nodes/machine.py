@@ -240,8 +240,12 @@ def destroy(name):
             subprocess.run(["umount", root], check=True)
         if node.get("netns"):
             network.run("ip", "netns", "del", node["netns"], check=False)
-        if node.get("veth") and network.link_exists(node["veth"]):
-            network.run("ip", "link", "del", node["veth"])
+        if node.get("veth"):
+            # Deleting the namespace takes its veth pair with it, asynchronously.
+            deadline = time.monotonic() + 5
+            while network.link_exists(node["veth"]) and time.monotonic() < deadline:
+                network.run("ip", "link", "del", node["veth"], check=False)
+                time.sleep(0.1)
         shutil.rmtree(node_dir(name), ignore_errors=True)
         if not names():
             network.down()

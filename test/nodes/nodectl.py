@@ -8,8 +8,10 @@
   destroy-all               destroy every node (then the network is removed too)
   list                      the nodes, one per line: name address init
   ssh NAME [COMMAND]        run COMMAND on the node (a shell without one)
-  converge NAME [--json-attributes JSON] [--run-list R]
+  converge NAME [--json-attributes JSON] [--run-list R] [--cookbook DIR]
+          [--extra-cookbook DIR]...
                             chef-client --local-mode on the node with this cookbook
+                            (or DIR), and other cookbooks beside it
 
 The Test Kitchen driver (test/kitchen) and the tests call these; see
 README.md, "Test nodes", for the settings (UWSGI_FLEET_NODE_CA, ...).
@@ -45,6 +47,8 @@ def main(argv=None):
     converge.add_argument("name")
     converge.add_argument("--json-attributes", default="{}")
     converge.add_argument("--run-list", default="recipe[uwsgi_fleet::default]")
+    converge.add_argument("--cookbook", default=remote.settings.REPO, help="the uwsgi_fleet cookbook to converge")
+    converge.add_argument("--extra-cookbook", action="append", default=[], help="another cookbook to ship (repeatable)")
     args = parser.parse_args(argv)
 
     if os.geteuid() != 0:
@@ -69,7 +73,8 @@ def main(argv=None):
                   + ([" ".join(args.remote_command)] if args.remote_command else []))
     elif args.command == "converge":
         node = remote.Node(machine.load(args.name)["address"], args.name)
-        result = node.converge(json.loads(args.json_attributes), run_list=args.run_list, check=False)
+        result = node.converge(json.loads(args.json_attributes), run_list=args.run_list, cookbook=args.cookbook,
+                               extra_cookbooks=args.extra_cookbook, check=False)
         sys.stdout.write(result.stdout)
         sys.stderr.write(result.stderr)
         return result.returncode

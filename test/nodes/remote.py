@@ -13,7 +13,7 @@ import tarfile
 import settings
 
 # What of the repository is the cookbook (the rest is tests, bench, docs).
-COOKBOOK_PARTS = ("metadata.rb", "attributes", "recipes", "templates", "files", "libraries", "chefignore")
+COOKBOOK_PARTS = ("metadata.rb", "attributes", "recipes", "resources", "templates", "files", "libraries", "chefignore")
 CONVERGE_DIR = "/var/tmp/uwsgi_fleet-converge"
 
 

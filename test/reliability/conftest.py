@@ -1,10 +1,13 @@
-"""Reliability tests run against one fresh node, each under an open-loop load
-from this host.
+"""Reliability tests run against fresh nodes, each scenario under an open-loop
+load from this host. The scenarios about how instances run (kill -9, rolling
+deploy, resize, graceful stop) run once per process manager, each on a node of
+its own; the hostile-input ones once, on the supervisor node.
 
 Each scenario adds a row (requests sent, 2xx, other, connection errors, lost
 events, recovery) to a table printed at the end and written to
 build/reliability.md, which the README's "Reliability" section quotes.
 """
+import contextlib
 import os
 
 import pytest
@@ -13,27 +16,39 @@ import support
 from fixtures import fresh_node  # test/nodes, on the path through support
 
 ROWS = []
-
-
-@pytest.fixture(scope="session", autouse=True)
-def node():
-    """A fresh systemd node, converged with the default attributes; destroyed at the end."""
-    with fresh_node("reliability") as node:
-        support.use_node(node)
-        support.converge_ok({})
-        yield node
-        support.remove_spooled_events()
+PROCESS_MANAGERS = ("supervisor", "systemd")
 
 
 @pytest.fixture(scope="session")
-def host(node):
-    """testinfra's host, on the node."""
-    return node.testinfra_host()
+def nodes():
+    """node_for(process manager): a fresh node converged with the default recipe
+    and that process manager, made on first use, destroyed at the end."""
+    made = {}
+    with contextlib.ExitStack() as stack:
+        def node_for(process_manager):
+            if process_manager not in made:
+                node = stack.enter_context(fresh_node(f"reliability-{process_manager}"))
+                support.use_node(node, {"uwsgi_fleet": {"web": {"process_manager": process_manager}}})
+                support.converge_ok()
+                made[process_manager] = node
+            support.switch_to(made[process_manager])
+            return made[process_manager]
+        yield node_for
+        for node in made.values():
+            support.switch_to(node)
+            support.remove_spooled_events()
 
 
-@pytest.fixture(scope="session")
-def node_url(node):
-    return node.url("", port=support.manifest()["listen"])
+@pytest.fixture(params=PROCESS_MANAGERS)
+def process_manager(request, nodes):
+    """Runs the test once per process manager, on that manager's node."""
+    nodes(request.param)
+    return request.param
+
+
+@pytest.fixture
+def supervisor_node(nodes):
+    return nodes("supervisor")
 
 
 @pytest.fixture

@@ -32,18 +32,25 @@ RELIABILITY_BANDS = ((1.0, 2_000, 30_000),)
 CLIENT_ADDRESS = settings.HOST_ADDRESS
 
 NODE = None  # the remote.Node under test, set by conftest.py
+BASE = {}    # the attributes every converge of the session starts from, per node
+_BASES = {}
 
 
-def use_node(node):
-    """Point the helpers at `node` and give it the node-side tools."""
-    global NODE
-    NODE = node
+def use_node(node, base=None):
+    """Point the helpers at a new `node` (converged with `base` attributes) and give it the node-side tools."""
+    _BASES[node.address] = base or {}
+    switch_to(node)
     tools = os.path.join(REPO, "build", "reliability-node-tools")
     shutil.rmtree(tools, ignore_errors=True)
     os.makedirs(tools)
     shutil.copy(os.path.join(os.path.dirname(__file__), "on_node.py"), tools)
     shutil.copy(os.path.join(REPO, "files", "default", "uwsgi_fleetctl.py"), tools)
     node.put_tree(tools, NODE_TOOLS)
+
+
+def switch_to(node):
+    global NODE, BASE
+    NODE, BASE = node, _BASES[node.address]
 
 
 def manifest():
@@ -57,13 +64,22 @@ def project():
     return project_id, projects[project_id]["public_key"]
 
 
-def converge(attributes=None, cookbook=REPO):
-    """chef-client --local-mode on the node with `attributes`; returns the CompletedProcess."""
-    return NODE.converge(attributes or {}, cookbook=cookbook, check=False, timeout=600)
+def merged(base, override):
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
-def converge_ok(attributes=None, cookbook=REPO):
-    result = converge(attributes, cookbook)
+def converge(attributes=None, cookbook=REPO, run_list="recipe[uwsgi_fleet::default]", extra_cookbooks=()):
+    """chef-client --local-mode on the node with the session's attributes and `attributes`
+    over them; returns the CompletedProcess."""
+    return NODE.converge(merged(BASE, attributes or {}), run_list=run_list, cookbook=cookbook,
+                         extra_cookbooks=extra_cookbooks, check=False, timeout=600)
+
+
+def converge_ok(attributes=None, cookbook=REPO, **kwargs):
+    result = converge(attributes, cookbook, **kwargs)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
     return result
 
@@ -86,20 +102,24 @@ LOADS = []  # every Load of the session, so their events can be removed at the e
 
 def spooled_ids(project_id):
     """Event ids in the node's spool for `project_id` (one listing over SSH)."""
-    directory = shlex.quote(os.path.join(manifest()["spool_dir"], project_id))
+    directory = shlex.quote(os.path.join(spool_dir(), project_id))
     names = NODE.output(f"ls -1 {directory} 2>/dev/null || true").split()
     return {n[:-5] for n in names if n.endswith(".json")}
 
 
+def spool_dir():
+    return json.loads(NODE.read(STORE_CONFIG))["spool_dir"]
+
+
 def remove_spooled_events():
-    """Delete the events the session's loads stored (they are test data, not to pile up)."""
-    spool = manifest()["spool_dir"]
-    for load in LOADS:
+    """Delete the events this node's loads stored (they are test data, not to pile up)."""
+    spool = spool_dir()
+    for load in [load for load in LOADS if load.node is NODE]:
         ids = set(load.run.accepted_event_ids()) if load.run else set()
         if ids:
             NODE.run(f"cd {shlex.quote(os.path.join(spool, load.project_id))} && xargs rm -f",
                      input="\n".join(f"{e}.json" for e in ids))
-    LOADS.clear()
+        LOADS.remove(load)
 
 
 class Load:
@@ -109,6 +129,7 @@ class Load:
         self.rate = rate
         self.max_seconds = max_seconds
         project_id, key = project()
+        self.node = NODE
         self.project_id = project_id
         # Bodies cycle, but every request carries a new event_id (loadgen.Payload.fresh_body).
         payloads = loadgen.make_payloads(200, seed=seed, bands=RELIABILITY_BANDS)
@@ -160,24 +181,45 @@ def all_instances_serve(ports=None):
     return all(on_node("health", *ports).values())
 
 
+def instance_names(ports):
+    m = manifest()
+    return [m["instance_name"].format(port=port) for port in ports]
+
+
+def master_pid(port):
+    """The instance's master pid from its process manager, or None while it is not running."""
+    (name,) = instance_names([port])
+    if manifest()["process_manager"] == "systemd":
+        out = NODE.output(f"systemctl show --property=MainPID --value {name}")
+    else:
+        out = NODE.output(f"supervisorctl pid {name} || true")
+    out = out.strip()
+    return int(out) if out.isdigit() and out != "0" else None
+
+
 def program_pids(port):
     """(master, [workers]) of the instance on port."""
-    out = NODE.output(f"supervisorctl pid uwsgi_fleet_{port}")
-    master = int(out.strip())
-    workers = [int(p) for p in NODE.output(f"ps -o pid= --ppid {master} || true").split()]
+    master = master_pid(port)
+    workers = [int(p) for p in NODE.output(f"ps -o pid= --ppid {master} || true").split()] if master else []
     return master, workers
 
 
-def program_pids_or_none(port):
-    """The master pid of the instance on port, or None while it is not running."""
-    try:
-        return program_pids(port)[0]
-    except ValueError:
-        return None
+def stop_instances(ports):
+    """Stop instances the way an operator does (supervisorctl stop / systemctl stop): gracefully."""
+    names = " ".join(instance_names(ports))
+    command = "systemctl stop" if manifest()["process_manager"] == "systemd" else "supervisorctl stop"
+    NODE.run(f"{command} {names}")
 
 
-def supervisorctl(*args):
-    return NODE.output("supervisorctl " + " ".join(shlex.quote(a) for a in args))
+def start_instances(ports):
+    names = " ".join(instance_names(ports))
+    command = "systemctl start" if manifest()["process_manager"] == "systemd" else "supervisorctl start"
+    NODE.run(f"{command} {names}")
+
+
+def running_instances():
+    """{instance name: master pid} of every running instance of the fleet."""
+    return {name: master_pid(port) for port, name in zip(manifest()["ports"], instance_names(manifest()["ports"]))}
 
 
 def sha_of(paths):
@@ -202,7 +244,7 @@ def restored_defaults():
     try:
         yield
     finally:
-        converge_ok({})
+        converge_ok()
 
 
 def http_status(path, timeout=5):
@@ -216,3 +258,46 @@ def http_status(path, timeout=5):
         return e.code
     except OSError:
         return 0
+
+
+class GetLoad:
+    """GET `path` through the node's nginx to server name `host_name`, `rate` a second,
+    for as long as the `with` block runs: [(status, X-Fleet-Instance)], 0 for a
+    connection error. For fleets that run another app than the store."""
+
+    def __init__(self, host_name, rate=20, path="/_health"):
+        import urllib.request
+        self.request = urllib.request.Request(NODE.url(path), headers={"Host": host_name})
+        self.interval = 1.0 / rate
+        self.answers = []
+        self.stop = threading.Event()
+
+    def _one(self):
+        import urllib.error
+        import urllib.request
+        try:
+            with urllib.request.urlopen(self.request, timeout=30) as r:
+                self.answers.append((r.status, r.headers.get("X-Fleet-Instance")))
+        except urllib.error.HTTPError as e:
+            self.answers.append((e.code, e.headers.get("X-Fleet-Instance")))
+        except OSError:
+            self.answers.append((0, None))
+
+    def __enter__(self):
+        def drive():
+            due = time.monotonic()
+            while not self.stop.is_set():
+                threading.Thread(target=self._one, daemon=True).start()
+                due += self.interval
+                self.stop.wait(max(0.0, due - time.monotonic()))
+        self.thread = threading.Thread(target=drive, daemon=True)
+        self.thread.start()
+        time.sleep(1.0)
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(1.0)
+        self.stop.set()
+        self.thread.join(timeout=10)
+        time.sleep(1.0)  # the last requests come back
+        return False

@@ -12,7 +12,7 @@ import support
 
 
 @pytest.fixture
-def under_load(request, report):
+def under_load(request, report, supervisor_node):
     """Run the test under an open-loop load; the load itself must see no failure."""
     with support.Load(rate=20) as load:
         yield load
@@ -104,7 +104,7 @@ def test_malformed_request_gets_a_4xx_and_the_instance_keeps_serving(case, under
 def test_slow_clients_are_cut_off_and_hold_no_uwsgi_thread(under_load):
     manifest = support.manifest()
     timeout = None  # node['uwsgi_fleet']['web']['nginx']['client_timeout'], as nginx was given it
-    for line in support.NODE.read("/etc/nginx/nginx.conf").splitlines():
+    for line in support.NODE.read(manifest["site_file"]).splitlines():
         if line.strip().startswith("client_body_timeout"):
             timeout = int(line.split()[1].rstrip("s;"))
     project_id, key = support.project()
@@ -157,7 +157,7 @@ def test_exposure(under_load):
     uwsgi = support.NODE.output("ps -C uwsgi -o euid=,ruid=").split()
     assert uwsgi and "0" not in uwsgi
     # Nothing of the app's secrets or spool is readable, writable or searchable by others.
-    paths = ["/etc/uwsgi_fleet/store_app.json", "/etc/uwsgi_fleet/default_project.key", manifest["spool_dir"]]
+    paths = ["/etc/uwsgi_fleet/store_app.json", "/etc/uwsgi_fleet/default_project.key", support.spool_dir()]
     open_to_others = support.NODE.output(f"find {' '.join(paths)} -perm /o=rwx")
     assert open_to_others == ""
     for path in ["/_health", "/nope", "/api/1/store/"]:

@@ -9,39 +9,38 @@ import pytest
 
 import support
 from expected import Expected
-from fleet_checks import check_exact_shape, uwsgi_programs
+from fleet_checks import check_fleet
 
 
-def test_the_load_counts_failures_control(report):
+def test_the_load_counts_failures_control(report, supervisor_node):
     """Control: with every instance stopped for a moment, the load does count failures
     (so the zero-failure assertions below can fail)."""
     ports = support.manifest()["ports"]
-    names = [f"uwsgi_fleet_{p}" for p in ports]
     with support.Load(rate=40) as load:
-        support.supervisorctl("stop", *names)
+        support.stop_instances(ports)
         time.sleep(1.0)  # the outage being measured
-        support.supervisorctl("start", *names)
+        support.start_instances(ports)
         support.wait_for(lambda: support.all_instances_serve(ports), 60)
     report("control: all instances stopped 1 s", load)
     assert len(load.failures()) > 0
     assert load.lost_events() == []
 
 
-def test_killed_backend_is_restarted_and_routed_around(report):
+def test_killed_backend_is_restarted_and_routed_around(report, process_manager):
     manifest = support.manifest()
     port = manifest["ports"][0]
     with support.Load(rate=40) as load:
         master, workers = support.program_pids(port)
         support.NODE.run("kill -9 " + " ".join(str(pid) for pid in [master] + workers))
         recovery = support.wait_for(
-            lambda: support.program_pids_or_none(port) not in (None, master) and support.instance_health(port), 30)
-    report(f"kill -9 instance {port}", load, f"{recovery:.1f} s until it serves again")
+            lambda: support.master_pid(port) not in (None, master) and support.instance_health(port), 30)
+    report(f"{process_manager}: kill -9 instance {port}", load, f"{recovery:.1f} s until it serves again")
     # Only requests in flight on that instance may fail: at most its thread count.
     assert len(load.failures()) <= manifest["threads"], load.failures()
     assert load.lost_events() == []
 
 
-def test_deploy_of_new_app_code_reloads_every_instance_without_failures(report, tmp_path):
+def test_deploy_of_new_app_code_reloads_every_instance_without_failures(report, tmp_path, process_manager):
     copy = support.cookbook_copy(tmp_path)
     with open(copy / "files" / "default" / "store_app" / "__init__.py", "a") as f:
         f.write(f"# deploy {uuid.uuid4().hex}\n")
@@ -54,15 +53,15 @@ def test_deploy_of_new_app_code_reloads_every_instance_without_failures(report, 
     with support.restored_defaults():
         with support.Load(rate=40) as load:
             started = time.monotonic()
-            support.converge_ok({}, cookbook=str(copy))
+            support.converge_ok(cookbook=str(copy))
             took = time.monotonic() - started
-        report("deploy of new app code (rolling reload)", load, f"converge {took:.0f} s")
+        report(f"{process_manager}: deploy of new app code (rolling reload)", load, f"converge {took:.0f} s")
         assert [support.instance_health(p)["code"] for p in ports] == [new_code] * len(ports)
         assert load.failures() == []
         assert load.lost_events() == []
 
 
-def test_resizing_under_load_drops_nothing_and_ends_exact(host, node_url, report):
+def test_resizing_under_load_drops_nothing_and_ends_exact(report, process_manager):
     n = len(support.manifest()["ports"])
     cpus = int(support.NODE.output("nproc"))
     grown = {"uwsgi_fleet": {"web": {"processes": n + 2}}}
@@ -72,24 +71,29 @@ def test_resizing_under_load_drops_nothing_and_ends_exact(host, node_url, report
             started = time.monotonic()
             support.converge_ok(grown)
             grow_took = time.monotonic() - started
-            check_exact_shape(host, Expected.for_overrides(grown, cpus), node_url)
+            check_shape(Expected.for_overrides(grown, cpus))
             started = time.monotonic()
             support.converge_ok(shrunk)
             shrink_took = time.monotonic() - started
-        report(f"resize {n} -> {n + 2} -> {max(1, n - 1)}", load,
+        report(f"{process_manager}: resize {n} -> {n + 2} -> {max(1, n - 1)}", load,
                f"converges {grow_took:.0f} s and {shrink_took:.0f} s")
-        check_exact_shape(host, Expected.for_overrides(shrunk, cpus), node_url)
+        check_shape(Expected.for_overrides(shrunk, cpus))
         assert load.failures() == []
         assert load.lost_events() == []
 
 
-LIVE_FILES = ["/etc/nginx/nginx.conf"]
+def check_shape(expected):
+    """The fleet as converged is the shape `expected` asks for, and really runs that way."""
+    fleet = support.manifest()
+    assert fleet["ports"] == expected.ports and fleet["threads"] == expected.threads
+    check_fleet(support.NODE.testinfra_host(), support.NODE, fleet)
 
 
 def live_state():
-    programs = support.NODE.output("ls -1 /etc/supervisor/conf.d").split()
-    return support.sha_of(LIVE_FILES + sorted(f"/etc/supervisor/conf.d/{n}" for n in programs
-                                              if n.startswith("uwsgi_fleet_")))
+    """sha256 of every live file the fleet's converge writes: nginx's and the instances'."""
+    fleet = support.manifest()
+    files = {"/etc/nginx/nginx.conf", fleet["site_file"]} | {fleet["instance_file"].format(port=p) for p in fleet["ports"]}
+    return support.sha_of(sorted(files))
 
 
 @pytest.mark.parametrize("attributes, cause", [
@@ -97,22 +101,22 @@ def live_state():
     ({"uwsgi_fleet": {"web": {"threads": 6, "nginx": {"server_name": "~^(broken"}}}},
      "nginx -t failed for the config as this run would leave it"),
 ], ids=["invalid attribute", "config that fails nginx -t"])
-def test_bad_operator_input_changes_nothing_live(attributes, cause, host, report):
+def test_bad_operator_input_changes_nothing_live(attributes, cause, report, supervisor_node):
     before = live_state()
-    pids = {name: pid for name, (_, pid) in uwsgi_programs(host).items()}
+    pids = support.running_instances()
     with support.Load(rate=40) as load:
         result = support.converge(attributes)
     report(f"bad input: {cause.split(' must')[0].split(' for the')[0]}", load)
     assert result.returncode != 0
     assert cause in result.stdout + result.stderr
     assert live_state() == before                    # nothing reached the live files
-    assert pids and {n: p for n, (_, p) in uwsgi_programs(host).items()} == pids
+    assert pids and all(pids.values()) and support.running_instances() == pids
     assert load.failures() == []
     assert load.lost_events() == []
     # A restart (standing in for a reboot) comes up on the old, good config.
     support.NODE.run("service nginx restart")
     support.wait_for(lambda: support.http_status("/_health") == 200, 30)
-    assert "server_name _;" in support.NODE.read("/etc/nginx/nginx.conf")
+    assert "server_name _;" in support.NODE.read(support.manifest()["site_file"])
 
 
 # 2.4 s a request: long enough that SSH round trips to the node fit inside one.
@@ -139,7 +143,7 @@ def accept_queue(port):
     return sum(int(line.split()[1]) for line in out.splitlines())
 
 
-def test_stop_lets_in_flight_requests_finish_and_term_would_not(report):
+def test_stop_lets_in_flight_requests_finish_and_term_would_not(report, process_manager):
     manifest = support.manifest()
     port, threads = manifest["ports"][0], manifest["threads"]
     with support.restored_defaults():
@@ -148,13 +152,13 @@ def test_stop_lets_in_flight_requests_finish_and_term_would_not(report):
             pending = slow_requests_to(port, threads)  # inside their 2.4 s of hops, or queued
             queued = accept_queue(port)
             started = time.monotonic()
-            support.supervisorctl("stop", f"uwsgi_fleet_{port}")
+            support.stop_instances([port])
             stop_took = time.monotonic() - started
             results = pending.results()
             assert support.instance_health(port) is None       # it really stopped
-            support.supervisorctl("start", f"uwsgi_fleet_{port}")
+            support.start_instances([port])
             back = support.wait_for(lambda: support.instance_health(port), 60)
-        report(f"supervisorctl stop/start {port} with {threads} slow requests sent straight to it", load,
+        report(f"{process_manager}: stop/start {port} with {threads} slow requests sent straight to it", load,
                f"stop waited {stop_took:.1f} s for them; serves {back:.1f} s after start")
         # Every request a thread had taken finished on that instance and is spooled; only
         # ones still in the listen queue may be refused (nginx retries those elsewhere).
@@ -164,7 +168,7 @@ def test_stop_lets_in_flight_requests_finish_and_term_would_not(report):
         assert load.failures() == []
         assert load.lost_events() == []
 
-        # Control: a plain TERM (supervisor's default stop signal) cuts the taken ones off.
+        # Control: a plain TERM (supervisor's and systemd's default stop signal) cuts the taken ones off.
         pending = slow_requests_to(port, threads)
         queued = accept_queue(port)
         support.NODE.run(f"kill -TERM {support.program_pids(port)[0]}")

@@ -109,6 +109,7 @@ def uploaded(chef_server):
 
 def test_knife_uploads_only_cookbook_files(uploaded):
     assert "recipes/web.rb" in uploaded and "metadata.rb" in uploaded, uploaded
+    assert "resources/fleet.rb" in uploaded and "resources/partial/_validated.rb" in uploaded, uploaded
     assert "files/default/store_app/wsgi.py" in uploaded, uploaded
     leaked = [f for f in uploaded if f.startswith(NOT_COOKBOOK) or "__pycache__" in f or f.endswith(".pyc")]
     assert leaked == []

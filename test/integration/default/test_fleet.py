@@ -1,2 +1,2 @@
 """testinfra specs for the default suite."""
-from fleet_checks import *  # noqa: F401,F403 (the shared specs run in every suite)
+from default_recipe_checks import *  # noqa: F401,F403 (the shared specs run in every suite)

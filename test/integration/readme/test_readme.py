@@ -9,7 +9,7 @@ import uuid
 
 import sentry_sdk
 
-from fleet_checks import *  # noqa: F401,F403 (the shared specs run in every suite)
+from default_recipe_checks import *  # noqa: F401,F403 (the shared specs run in every suite)
 
 LOGS = ["/root/make-converge-1.log", "/root/make-converge-2.log"]
 

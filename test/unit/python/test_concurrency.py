@@ -112,7 +112,7 @@ def test_lazy_application_loads_config_once_under_contention(
     (tmp_path / "spool").mkdir()
     path.write_text(json.dumps(config_dict(tmp_path / "spool")))
     monkeypatch.setenv("STORE_APP_CONFIG", str(path))
-    monkeypatch.setenv("STORE_APP_INSTANCE", "9001")
+    monkeypatch.setenv("UWSGI_FLEET_INSTANCE", "9001")
     loads = []
     real_load = config.load_config
     monkeypatch.setattr(config, "load_config",

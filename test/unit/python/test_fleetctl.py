@@ -120,10 +120,10 @@ def fifo_node(tmp_path, monkeypatch):
     import getpass
     fifo = tmp_path / "9000.fifo"
     os.mkfifo(fifo)
-    manifest = {"bind_address": "127.0.0.1", "program_prefix": "uwsgi_fleet_",
-                "fifo_dir": str(tmp_path), "user": getpass.getuser()}
+    manifest = {"bind_address": "127.0.0.1", "process_manager": "supervisor",
+                "instance_name": "uwsgi_fleet_{port}", "fifo_dir": str(tmp_path), "user": getpass.getuser()}
     workers = iter([[101], [102]])
-    monkeypatch.setattr(ctl, "program_pid", lambda name: 100)
+    monkeypatch.setattr(ctl.Supervisor, "master_pid", lambda self, port: 100)
     monkeypatch.setattr(ctl, "children", lambda pid: next(workers, [102]))
     monkeypatch.setattr(ctl, "serves", lambda host, port: True)
     return manifest, fifo

@@ -16,12 +16,20 @@ module Kitchen
     #     init: systemd        # or 'none': no init system, as on this host
     #     seed:                # optional: converge this first, at create time,
     #       run_list: [...]    # so the suite starts from that state (e.g. the
-    #       attributes: {...}  # default suite's) instead of a pristine node
+    #       attributes: {...}  # default suite's) instead of a pristine node;
+    #       cookbook: DIR      # with this uwsgi_fleet (default: the repository),
+    #       cookbooks: [DIR]   # these cookbooks beside it,
+    #       before: COMMAND    # after running this on the node first.
+    #                          # The node then holds the seed's end time
+    #                          # (epoch seconds) in SEEDED_AT, and a copy of
+    #                          # the fleets' manifests in SEEDED_FLEETS.
     class Nspawn < Kitchen::Driver::Base
       plugin_version '0.1.0'
       kitchen_driver_api_version 2
 
       NODECTL = File.expand_path('../../../../nodes/nodectl.py', __dir__)
+      SEEDED_AT = '/var/lib/kitchen-seed/seeded_at'
+      SEEDED_FLEETS = '/var/lib/kitchen-seed/uwsgi_fleet'
 
       default_config :python, '/usr/bin/python3'
       default_config :init, 'systemd'
@@ -48,9 +56,15 @@ module Kitchen
 
       def seed(state)
         seed = config[:seed]
-        info("Seeding #{instance.name}: #{seed[:run_list].join(',')} with #{seed[:attributes].to_h.to_json}")
-        nodectl('converge', instance.name, '--run-list', Array(seed[:run_list]).join(','),
-                '--json-attributes', JSON.generate(seed[:attributes].to_h))
+        root = config[:kitchen_root]
+        info("Seeding #{instance.name}: #{Array(seed[:run_list]).join(',')} with #{seed[:attributes].to_h.to_json}")
+        nodectl('ssh', instance.name, seed[:before]) if seed[:before]
+        args = ['--run-list', Array(seed[:run_list]).join(','), '--json-attributes', JSON.generate(seed[:attributes].to_h)]
+        args += ['--cookbook', File.expand_path(seed[:cookbook], root)] if seed[:cookbook]
+        Array(seed[:cookbooks]).each { |dir| args += ['--extra-cookbook', File.expand_path(dir, root)] }
+        nodectl('converge', instance.name, *args)
+        nodectl('ssh', instance.name, "mkdir -p #{File.dirname(SEEDED_AT)} && date +%s > #{SEEDED_AT} && " \
+                                      "(test ! -d /etc/uwsgi_fleet || cp -a /etc/uwsgi_fleet #{SEEDED_FLEETS})")
         state[:seeded] = true
       end
 
