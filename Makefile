@@ -19,7 +19,7 @@ export CHEF_LICENSE := accept-no-persist
 export PYTHONDONTWRITEBYTECODE := 1
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: converge test deps deps-test lint unit chefspec nodes kitchen server-flow reliability bench bench-smoke clean
+.PHONY: converge test deps deps-test lint unit chefspec nodes kitchen server-flow reliability cluster bench bench-smoke clean
 
 ## converge: install Chef from gems and converge this node with the default app
 converge: deps
@@ -30,7 +30,7 @@ converge: deps
 ## test: cookstyle, unit tests (pytest + ChefSpec), the test nodes and the init-script path, kitchen
 ## suites, the chef-zero + knife flow, reliability under load, and a seconds-long smoke run of the
 ## benchmark harness. Every converge is on a fresh node (test/nodes), never on this host.
-test: deps deps-test lint unit chefspec nodes kitchen server-flow reliability bench-smoke
+test: deps deps-test lint unit chefspec nodes kitchen server-flow reliability cluster bench-smoke
 	@echo "make test: all passed"
 
 deps:
@@ -63,6 +63,10 @@ server-flow: deps deps-test
 
 reliability: deps deps-test
 	$(REAP) $(PYTHON) -m pytest -q -rA test/reliability
+
+## cluster: scale out on fresh nodes (balancer, web nodes, Redis) through chef-zero with real search
+cluster: deps deps-test
+	$(REAP) $(PYTHON) -m pytest -q -rA test/cluster
 
 ## bench: the node's topology against the alternatives (~5 min; BENCH_ARGS=--full for ~30 min)
 bench: deps-test

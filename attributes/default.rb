@@ -50,6 +50,9 @@ default['uwsgi_fleet']['web']['nginx']['server_name'] = '_'
 default['uwsgi_fleet']['web']['nginx']['client_max_body_size'] = '2m'
 # Bodies up to this size stay in memory instead of nginx temp files.
 default['uwsgi_fleet']['web']['nginx']['client_body_buffer_size'] = '1m'
+# Behind a balancer (uwsgi_fleet::balancer): nginx serves on this private address only,
+# the one the balancer reaches (nil: every address of the node).
+default['uwsgi_fleet']['web']['nginx']['listen_address'] = nil
 # Upstream balancing: 'least_conn' (as Sentry's config), 'round_robin', 'random_two' or 'ip_hash'.
 default['uwsgi_fleet']['web']['nginx']['balance'] = 'least_conn'
 # Retired: nginx.conf is the distribution's now (set worker_processes there).
@@ -73,3 +76,26 @@ default['uwsgi_fleet']['app']['max_event_bytes'] = 1_048_576
 # Simulated network hops (auth and quota lookups of the original); 0 = off. Used by the benchmark.
 default['uwsgi_fleet']['app']['simulated_hops'] = 0
 default['uwsgi_fleet']['app']['simulated_hop_ms'] = 2
+
+# -- Scaling out: a shared Redis and a balancer node ------------------------------
+# The shared Redis (uwsgi_fleet::redis) gives one quota per project for every web
+# node and takes the accepted events (the forwarder moves them there from the
+# spool). Find its node by Chef search in this node's environment, e.g.
+# 'role:uwsgi_fleet_redis', or give its URL; nil for both: no Redis.
+default['uwsgi_fleet']['app']['redis']['search'] = nil
+# redis://<address>:<port>/<db>, used when search is nil.
+default['uwsgi_fleet']['app']['redis']['url'] = nil
+# With a Redis: one quota for the whole fleet there (false: each node keeps its own).
+default['uwsgi_fleet']['app']['redis']['quota'] = true
+# The data bag item holding Redis's password ({ "password": "..." }), for web nodes and the Redis node.
+default['uwsgi_fleet']['redis']['data_bag'] = 'uwsgi_fleet'
+default['uwsgi_fleet']['redis']['data_bag_item'] = 'redis'
+# uwsgi_fleet::redis: the private address Redis listens on (required), its port, its AOF fsync policy.
+default['uwsgi_fleet']['redis']['bind_address'] = nil
+default['uwsgi_fleet']['redis']['port'] = 6379
+default['uwsgi_fleet']['redis']['appendfsync'] = 'always'
+# uwsgi_fleet::balancer: the web nodes, by Chef search in this node's environment;
+# where it serves (nil: every address).
+default['uwsgi_fleet']['balancer']['search'] = 'role:uwsgi_fleet_web'
+default['uwsgi_fleet']['balancer']['listen'] = 80
+default['uwsgi_fleet']['balancer']['listen_address'] = nil

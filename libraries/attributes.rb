@@ -13,7 +13,7 @@ module UwsgiFleet
       buffer_size: %w(web buffer_size), harakiri: %w(web harakiri), process_manager: %w(web process_manager),
       app_module: %w(web app module), wsgi_file: %w(web app wsgi_file), chdir: %w(web app chdir),
       pythonpath: %w(web app pythonpath), virtualenv: %w(web app virtualenv), env: %w(web app env),
-      listen: %w(web nginx listen), server_name: %w(web nginx server_name),
+      listen: %w(web nginx listen), listen_address: %w(web nginx listen_address), server_name: %w(web nginx server_name),
       client_max_body_size: %w(web nginx client_max_body_size),
       client_body_buffer_size: %w(web nginx client_body_buffer_size), balance: %w(web nginx balance),
       client_timeout: %w(web nginx client_timeout)
@@ -22,14 +22,15 @@ module UwsgiFleet
       user: %w(web user), projects: %w(app projects), spool_dir: %w(app spool_dir),
       rate_limit: %w(app rate_limit), max_event_bytes: %w(app max_event_bytes),
       max_body_size: %w(web nginx client_max_body_size), simulated_hops: %w(app simulated_hops),
-      simulated_hop_ms: %w(app simulated_hop_ms)
+      simulated_hop_ms: %w(app simulated_hop_ms), redis_url: %w(app redis url),
+      process_manager: %w(web process_manager)
     }.freeze
 
     # Where 0.1.0 kept things: the default recipe keeps them there.
     NAME = 'default'.freeze
     LEGACY_STORE_APP = {
       name: NAME, install_dir: '/opt/uwsgi_fleet', config_path: '/etc/uwsgi_fleet/store_app.json',
-      key_path: '/etc/uwsgi_fleet/default_project.key'
+      key_path: '/etc/uwsgi_fleet/default_project.key', log_dir: '/var/log/uwsgi_fleet/store_app_default'
     }.freeze
     LEGACY_FLEET = {
       name: NAME, conf_dir: '/etc/uwsgi_fleet', upstream: 'uwsgi_fleet',
@@ -46,15 +47,22 @@ module UwsgiFleet
       map.transform_values { |path| attrs.dig(*path) }
     end
 
-    def store_app_properties(attrs)
-      properties(STORE_APP, attrs).merge(LEGACY_STORE_APP)
+    # +redis+: { url:, password: } of the shared Redis the recipe found, if any.
+    def store_app_properties(attrs, redis = {})
+      url = redis[:url] || attrs.dig('app', 'redis', 'url')
+      shared_quota = attrs.dig('app', 'redis', 'quota') != false
+      properties(STORE_APP, attrs).merge(LEGACY_STORE_APP).merge(
+        redis_url: url, redis_password: redis[:password],
+        quota_backend: StoreApp.quota_backend(shared_quota && url), forward_events: StoreApp.forwarding?(url)
+      )
     end
 
     # The fleet runs the app named by web.app, with the store app's config in its environment.
     def fleet_properties(attrs)
       props = properties(FLEET, attrs).merge(LEGACY_FLEET)
       props[:instance_prefix] = LEGACY_SUPERVISOR_PREFIX if props[:process_manager] == 'supervisor'
-      props[:env] = { 'STORE_APP_CONFIG' => LEGACY_STORE_APP[:config_path] }.merge(props[:env].to_h)
+      # Anything but a Hash is left as it is, for the env rule to report.
+      props[:env] = { 'STORE_APP_CONFIG' => LEGACY_STORE_APP[:config_path] }.merge(props[:env]) if props[:env].is_a?(Hash)
       props[:wsgi_file] = nil if props[:wsgi_file].to_s.empty?
       props[:app_module] = nil if props[:wsgi_file]
       props
@@ -70,10 +78,10 @@ module UwsgiFleet
     end
 
     # Raises InvalidConfiguration naming every bad attribute, before anything changes.
-    def validate!(attrs, cpus:, somaxconn:, systemd:)
+    def validate!(attrs, cpus:, somaxconn:, systemd:, redis: {})
       fleet = Fleet.named_defaults(NAME, attrs.dig('web', 'process_manager')).merge(fleet_properties(attrs))
       errors = Validation.fleet_errors(fleet, cpus: cpus, somaxconn: somaxconn, systemd: systemd).map { |e| named(e, FLEET) } +
-               Validation.store_app_errors(store_app_properties(attrs)).map { |e| named(e, STORE_APP) }
+               Validation.store_app_errors(store_app_properties(attrs, redis)).map { |e| named(e, STORE_APP) }
       Validation.raise_if_any!(errors.uniq { |e| [e.path, e.rule] }, subject: 'uwsgi_fleet', namer: ->(path) { path.first }, noun: 'attributes')
     end
 

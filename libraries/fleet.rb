@@ -82,10 +82,13 @@ module UwsgiFleet
       ports.map { |port| Fleet.host_port(props[:bind_address], port) }
     end
 
-    # nginx directive for the balancing method (round robin is nginx's default: none).
     def balance_directive
-      { 'least_conn' => 'least_conn;', 'random_two' => 'random two least_conn;',
-        'ip_hash' => 'ip_hash;', 'round_robin' => nil }.fetch(props[:balance])
+      Nginx.balance_directive(props[:balance])
+    end
+
+    # What nginx listens on for this fleet: the port, on one address or all.
+    def listen
+      Nginx.listen(props[:listen_address], props[:listen])
     end
 
     # The uWSGI arguments of the instance on +port+ (a String port such as
@@ -114,8 +117,10 @@ module UwsgiFleet
         'upstream' => props[:upstream],
         'site_file' => props[:site_file],
         'listen' => props[:listen],
+        'listen_address' => props[:listen_address],
         'server_name' => props[:server_name],
         'store_app_config' => props[:env]['STORE_APP_CONFIG'],
+        'pythonpath' => props[:pythonpath],
       }
     end
 

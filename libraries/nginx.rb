@@ -63,6 +63,17 @@ module UwsgiFleet
 
     module_function
 
+    # The listen directive's argument: every address (nil) or only +address+.
+    def listen(address, port)
+      address ? Fleet.host_port(address, port) : port.to_s
+    end
+
+    # The upstream's balancing directive (round robin is nginx's default: none).
+    def balance_directive(balance)
+      { 'least_conn' => 'least_conn;', 'random_two' => 'random two least_conn;',
+        'ip_hash' => 'ip_hash;', 'round_robin' => nil }.fetch(balance)
+    end
+
     # `uwsgi-fleetctl nginx-test` for the whole config as a run leaves it:
     # +puts+ ({live path => file with its new content}) in place, +removes+ gone.
     def test_command(fleetctl, puts:, removes:)

@@ -26,12 +26,13 @@ module UwsgiFleet
       found
     end
 
-    # An existing directory of root's alone (nothing to fix for a shared parent).
-    def root_owned?(path)
-      stat = ::File.lstat(path)
-      stat.directory? && stat.uid.zero? && (stat.mode & 0o022).zero? && problems(path).empty?
-    rescue SystemCallError
-      false
+    # Whether root should make +path+ a shared parent of its own (root, 0755): it
+    # does not exist yet, or another user owns it (0.1.0 left some to the app
+    # user). An existing directory of root's is left as it is, /tmp included.
+    def claim?(path)
+      !::File.lstat(path).uid.zero?
+    rescue Errno::ENOENT
+      true
     end
 
     def check!(path)

@@ -9,7 +9,11 @@
 module UwsgiFleet
   module ProcessManager
     def self.for(plan)
-      { 'supervisor' => Supervisor, 'systemd' => Systemd }.fetch(plan[:process_manager]).new(plan)
+      named(plan[:process_manager]).new(plan)
+    end
+
+    def self.named(process_manager)
+      { 'supervisor' => Supervisor, 'systemd' => Systemd }.fetch(process_manager)
     end
 
     # One supervisor program per instance: `supervisorctl update NAME` adds or
@@ -40,12 +44,30 @@ module UwsgiFleet
       end
 
       # Supervisor expands %(name)s in command= and directory=: a literal % is doubled.
-      def escape(value)
+      def self.escape(value)
         value.gsub('%', '%%')
       end
 
+      # command= from arguments: split like a shell, then expanded.
+      def self.command_line(args)
+        escape(UwsgiCommand.shell_words(args))
+      end
+
+      def escape(value)
+        self.class.escape(value)
+      end
+
       def command(port)
-        escape(UwsgiCommand.shell_words(plan.uwsgi_args(port)))
+        self.class.command_line(plan.uwsgi_args(port))
+      end
+
+      # A store app's forwarder (one long-running program next to the instances).
+      def self.forwarder_name(app)
+        "uwsgi_fleet_forwarder_#{app}"
+      end
+
+      def self.forwarder_file(app)
+        ::File.join(CONF_DIR, "#{forwarder_name(app)}.conf")
       end
     end
 
@@ -90,18 +112,36 @@ module UwsgiFleet
         Dir.glob(::File.join(wants_dir, '*.service')).filter_map { |f| ::File.basename(f)[pattern, 1]&.to_i }.sort
       end
 
-      # systemd expands %specifiers and $VARIABLES in ExecStart=, and unquotes
-      # "..." itself: every argument is quoted, with %, $, \ and " escaped.
-      def escape(value)
-        value.gsub('%', '%%').gsub('$', '$$')
+      # Unit file settings expand %specifiers: a literal % is doubled. ExecStart=
+      # also expands $VARIABLES and unquotes "..." itself (see quote).
+      def self.escape(value)
+        value.gsub('%', '%%')
       end
 
-      def quote(arg)
-        %("#{escape(arg).gsub('\\', '\\\\\\\\').gsub('"', '\\"')}")
+      # One ExecStart= argument: quoted, with %, $, \ and " escaped.
+      def self.quote(arg)
+        %("#{escape(arg).gsub('$', '$$').gsub('\\', '\\\\\\\\').gsub('"', '\\"')}")
+      end
+
+      # ExecStart= from arguments.
+      def self.command_line(args)
+        args.map { |arg| quote(arg) }.join(' ')
+      end
+
+      def escape(value)
+        self.class.escape(value)
+      end
+
+      def self.forwarder_name(app)
+        "uwsgi-fleet-forwarder-#{app}.service"
+      end
+
+      def self.forwarder_file(app)
+        ::File.join(UNIT_DIR, forwarder_name(app))
       end
 
       def command
-        plan.uwsgi_args(PORT_TOKEN).map { |arg| quote(arg).gsub(PORT_TOKEN, '%i') }.join(' ')
+        self.class.command_line(plan.uwsgi_args(PORT_TOKEN)).gsub(PORT_TOKEN, '%i')
       end
 
       # Paths with the port in them, for the unit file (%i, escaped like the rest).

@@ -9,6 +9,9 @@ module UwsgiFleet
   # what a fleet needs to run it.
   module StoreApp
     MODULE = 'store_app.wsgi:application'.freeze
+    # Redis key prefixes; they must differ, or quota and stream keys would collide.
+    QUOTA_PREFIX = 'uwsgi_fleet:quota:'.freeze
+    STREAM_PREFIX = 'uwsgi_fleet:events:'.freeze
     DEFAULT_PROJECT_ID = '1'.freeze
 
     module_function
@@ -25,6 +28,15 @@ module UwsgiFleet
       { DEFAULT_PROJECT_ID => { 'public_key' => default_key } }
     end
 
+    # With a shared Redis, the quota is the fleet's and events are forwarded to it.
+    def quota_backend(redis_url)
+      redis_url ? 'redis' : 'local'
+    end
+
+    def forwarding?(redis_url)
+      !redis_url.nil?
+    end
+
     # The app's JSON config (+props+: the resource's validated properties). The
     # app trusts it: every value was checked by Validation.store_app_errors.
     def config(props, projects:)
@@ -37,9 +49,35 @@ module UwsgiFleet
         'max_event_bytes' => props[:max_event_bytes],
         'simulated_hops' => props[:simulated_hops],
         'simulated_hop_ms' => props[:simulated_hop_ms],
-        # One token bucket per project for every instance on the node that runs this app.
-        'quota' => { 'backend' => 'local', 'state_file' => ::File.join(props[:spool_dir], '.quota') },
+        'quota' => quota(props),
+        'stream' => stream(props),
       }
+    end
+
+    # One token bucket per project: for every instance on the node that runs this
+    # app (local), or for the whole fleet (redis; the node's bucket stands in
+    # while Redis does not answer).
+    def quota(props)
+      local = { 'backend' => 'local', 'state_file' => ::File.join(props[:spool_dir], '.quota') }
+      return local unless props[:quota_backend] == 'redis'
+      local.merge('backend' => 'redis', 'url' => redis_url(props), 'key_prefix' => QUOTA_PREFIX, 'timeout_ms' => 50)
+    end
+
+    # Where the forwarder moves accepted events: a Redis stream per project.
+    def stream(props)
+      return nil unless props[:forward_events]
+      { 'url' => redis_url(props), 'key_prefix' => STREAM_PREFIX, 'batch' => 100,
+        'status_file' => ::File.join(props[:spool_dir], '.forwarder-status.json'), 'dedup_seconds' => 3600 }
+    end
+
+    # redis://:<password>@host:port/db (the config is 0640 root:<user>).
+    def redis_url(props)
+      props[:redis_url].sub('redis://', "redis://:#{props[:redis_password]}@")
+    end
+
+    # The forwarder's arguments (the app's own module, with this app's config).
+    def forwarder_args(props)
+      ['/usr/bin/python3', '-m', 'store_app.forwarder', '--config', props[:config_path]]
     end
 
     # What a fleet sets to run the store app installed in +install_dir+ with

@@ -65,8 +65,18 @@ module UwsgiFleet
       Rule.new('must be true or false', ->(v) { [true, false].include?(v) })
     end
 
-    def absolute_path(extra = '')
-      Rule.new("must be an absolute path#{extra}", ->(v) { absolute_path?(v) })
+    def absolute_path
+      Rule.new('must be an absolute path (no .. segments)', ->(v) { absolute_path?(v) })
+    end
+
+    # A directory root manages (creates, re-owns, deletes with the fleet): never / itself.
+    def directory_path
+      Rule.new('must be an absolute path other than / (no .. segments)', ->(v) { absolute_path?(v) && v.squeeze('/') != '/' })
+    end
+
+    # A file under /etc/nginx: its path goes into a verify command, where % would be a format.
+    def nginx_path(allowed, suffix = '')
+      Rule.new(allowed, ->(v) { absolute_path?(v) && v.start_with?('/etc/nginx/') && v.end_with?(suffix) && !v.include?('%') })
     end
 
     def optional(rule)
@@ -78,7 +88,8 @@ module UwsgiFleet
     end
 
     def absolute_path?(value)
-      value.is_a?(String) && value.start_with?('/') && !value.include?("\0") && !value.match?(/\s/)
+      value.is_a?(String) && value.start_with?('/') && !value.include?("\0") && !value.match?(/\s/) &&
+        !value.split('/').include?('..')
     end
 
     # IPAddr also takes CIDR ('127.0.0.1/8'), brackets and zone ids, which would
@@ -117,25 +128,32 @@ module UwsgiFleet
       chdir: absolute_path,
       pythonpath: Rule.new('must be a list of absolute paths', ->(v) { v.is_a?(Array) && v.all? { |p| absolute_path?(p) } }),
       virtualenv: optional(absolute_path),
-      env: Rule.new('must map NAME (letters, digits, _) to a string (no control characters) or number',
-                    ->(v) { v.is_a?(Hash) && v.all? { |k, x| ENV_NAME.match?(k.to_s) && scalar?(x) } }),
+      env: Rule.new('must map NAME (a string of letters, digits, _) to a string (no control characters) or number',
+                    ->(v) { v.is_a?(Hash) && v.all? { |k, x| k.is_a?(String) && ENV_NAME.match?(k) && scalar?(x) } }),
       listen: int(1, MAX_PORT),
+      listen_address: optional(Rule.new('must be a plain IPv4 or IPv6 address', ->(v) { plain_ip_address?(v) })),
       server_name: pattern(SERVER_NAME, 'must be nginx server names separated by single spaces, without ; { } quotes, # or \\'),
       default_server: boolean,
       client_max_body_size: NGINX_SIZE,
       balance: one_of(BALANCE_METHODS),
       client_timeout: int(1, 300),
-      remove_sites: Rule.new('must be a list of absolute paths under /etc/nginx',
-                             ->(v) { v.is_a?(Array) && v.all? { |p| absolute_path?(p) && p.start_with?('/etc/nginx/') } }),
+      remove_sites: Rule.new('must be a list of absolute paths under /etc/nginx (no .. or %)',
+                             ->(v) { v.is_a?(Array) && v.all? { |p| nginx_path('').check.call(p) } }),
       nginx_main_config: Rule.new('must be the text of an nginx.conf, or nil', ->(v) { v.nil? || (v.is_a?(String) && !v.empty?) }),
-      conf_dir: absolute_path(' other than /'),
-      fifo_dir: absolute_path(' other than /'),
-      log_dir: absolute_path(' other than /'),
+      conf_dir: directory_path,
+      fifo_dir: directory_path,
+      log_dir: directory_path,
       instance_prefix: pattern(PREFIX, 'must be lowercase letters, digits, _ and -, starting with a letter'),
       upstream: pattern(NAME, 'must be lowercase letters, digits and _, starting with a letter'),
-      site_file: Rule.new('must be an absolute path ending in .conf under /etc/nginx',
-                          ->(v) { absolute_path?(v) && v.start_with?('/etc/nginx/') && v.end_with?('.conf') }),
+      site_file: nginx_path('must be an absolute path ending in .conf under /etc/nginx (no .. or %)', '.conf'),
     }.freeze
+
+    SPECIFIC_ADDRESS = Rule.new('must be a plain IPv4 or IPv6 address of the node, not 0.0.0.0 or ::',
+                                ->(v) { plain_ip_address?(v) && !IPAddr.new(v).to_i.zero? })
+    REDIS_PASSWORD = Rule.new('must be 16-128 characters without spaces, quotes or backslashes',
+                              ->(v) { v.is_a?(String) && v.match?(/\A[^\s'"\\]{16,128}\z/) })
+    REDIS_URL = Rule.new('must be redis://<address>:<port>/<db> (the password is given apart), or nil',
+                         ->(v) { v.nil? || (v.is_a?(String) && v.match?(%r{\Aredis://[^\s@/:]+(:\d+)?/\d{1,2}\z})) })
 
     RATE_LIMIT = Rule.new("must be { 'events_per_second' => 0.001..1000000, 'burst' => 1..10000000 }",
                           lambda { |v|
@@ -144,15 +162,44 @@ module UwsgiFleet
                           })
     STORE_APP = {
       user: FLEET[:user],
-      spool_dir: Rule.new('must be an absolute path other than /', ->(v) { absolute_path?(v) && v != '/' }),
+      spool_dir: directory_path,
       rate_limit: RATE_LIMIT,
       max_event_bytes: int(MIB, 20 * MIB),
       max_body_size: NGINX_SIZE,
       simulated_hops: int(0, 10),
       simulated_hop_ms: number(0, 1000),
-      install_dir: absolute_path(' other than /'),
+      install_dir: directory_path,
+      log_dir: directory_path,
       config_path: absolute_path,
       key_path: absolute_path,
+      redis_url: REDIS_URL,
+      redis_password: optional(REDIS_PASSWORD),
+      quota_backend: one_of(%w(local redis)),
+      forward_events: boolean,
+      process_manager: one_of(PROCESS_MANAGERS),
+    }.freeze
+
+    BALANCER = {
+      listen: int(1, MAX_PORT),
+      listen_address: FLEET[:listen_address],
+      server_name: FLEET[:server_name],
+      default_server: boolean,
+      balance: one_of(BALANCE_METHODS),
+      client_max_body_size: NGINX_SIZE,
+      client_timeout: int(1, 300),
+      connect_timeout: int(1, 60),
+      fail_timeout: int(1, 300),
+      read_timeout: int(1, 3600),
+      remove_sites: FLEET[:remove_sites],
+      upstream: FLEET[:upstream],
+      site_file: FLEET[:site_file],
+    }.freeze
+
+    REDIS = {
+      bind_address: SPECIFIC_ADDRESS,
+      port: int(1024, MAX_PORT),
+      password: REDIS_PASSWORD,
+      appendfsync: one_of(%w(always everysec)),
     }.freeze
 
     # Every error in a uwsgi_fleet's properties (+props+: property => value).
@@ -166,13 +213,10 @@ module UwsgiFleet
       errors << name_error(props[:name])
       errors.concat(instance_errors(props, cpus))
       errors << int(1, somaxconn).error(:listen_backlog, props[:listen_backlog])
-      buffer = Sizes.to_bytes(props[:client_body_buffer_size])
-      unless buffer && buffer.between?(8 * 1024, Sizes.to_bytes(props[:client_max_body_size]) || 1024**3)
-        errors << Error.new([:client_body_buffer_size], "must be an nginx size from '8k' to client_max_body_size", props[:client_body_buffer_size])
-      end
+      errors.concat(body_buffer_errors(props))
       sources = props.values_at(:store_app, :app_module, :wsgi_file).compact
-      errors << Error.new([:app_module], 'must be set, or store_app or wsgi_file instead (exactly one of the three)',
-                          props.slice(:store_app, :app_module, :wsgi_file)) unless sources.size == 1
+      errors << Error.new([:app_module], 'and wsgi_file (or a store_app): exactly one of them must be set',
+                          props.slice(:store_app, :app_module, :wsgi_file).compact) unless sources.size == 1
       if props[:process_manager] == 'systemd' && !systemd
         errors << Error.new([:process_manager], 'must be supervisor on this node: systemd is not its init (PID 1)', 'systemd')
       end
@@ -206,18 +250,56 @@ module UwsgiFleet
     def store_app_errors(props)
       errors = STORE_APP.map { |key, rule| rule.error(key, props[key]) }
       errors << name_error(props[:name])
+      errors.concat(redis_use_errors(props))
       projects = props[:projects]
       if projects.is_a?(Hash)
-        projects.each { |id, project| errors.concat(project_errors(id.to_s, project)) }
+        projects.each { |id, project| errors.concat(project_errors(id, project)) }
       else
         errors << Error.new([:projects], "must map a project id to { 'public_key' => '<32 hex>' }", projects)
       end
       errors.compact
     end
 
+    # The Redis settings depend on each other: a backend or a stream needs a URL and a password.
+    def redis_use_errors(props)
+      uses = props[:quota_backend] == 'redis' || props[:forward_events] == true
+      return [] unless uses && (props[:redis_url].nil? || props[:redis_password].nil?)
+      [Error.new([:redis_url], 'and redis_password must be set when quota_backend is redis or forward_events is true',
+                 props[:redis_url])]
+    end
+
+    # Every error in a uwsgi_fleet_balancer's properties.
+    def balancer_errors(props, action: :create)
+      return [name_error(props[:name])].compact if action == :delete
+      errors = BALANCER.map { |key, rule| rule.error(key, props[key]) }
+      errors << name_error(props[:name])
+      backends = props[:backends]
+      unless backends.is_a?(Array) && !backends.empty? && backends.all? { |b| backend?(b) }
+        errors << Error.new([:backends], "must be a non-empty list of 'address:port' (no web node found?)", backends)
+      end
+      errors.concat(body_buffer_errors(props))
+      errors.compact
+    end
+
+    def backend?(value)
+      address, _, port = value.to_s.rpartition(':')
+      plain_ip_address?(address.delete('[]')) && int_in?(port.to_i, 1, MAX_PORT) && port.match?(/\A\d+\z/)
+    end
+
+    # Every error in a uwsgi_fleet_redis's properties.
+    def redis_errors(props)
+      (REDIS.map { |key, rule| rule.error(key, props[key]) } << name_error(props[:name])).compact
+    end
+
+    def body_buffer_errors(props)
+      buffer = Sizes.to_bytes(props[:client_body_buffer_size])
+      return [] if buffer && buffer.between?(8 * 1024, Sizes.to_bytes(props[:client_max_body_size]) || 1024**3)
+      [Error.new([:client_body_buffer_size], "must be an nginx size from '8k' to client_max_body_size", props[:client_body_buffer_size])]
+    end
+
     def project_errors(id, project)
       errors = []
-      errors << Error.new([:projects], "has project id #{id.inspect}; ids must be digits (1 to 10 of them, no leading 0)", id) unless PROJECT_ID.match?(id)
+      errors << Error.new([:projects], "has project id #{id.inspect}; ids must be strings of digits (1 to 10 of them, no leading 0)", id) unless id.is_a?(String) && PROJECT_ID.match?(id)
       key = project.is_a?(Hash) ? project['public_key'] : nil
       errors << Error.new([:projects, id, 'public_key'], 'must be 32 lowercase hex characters, as Sentry keys are', key) unless key.is_a?(String) && PUBLIC_KEY.match?(key)
       errors << RATE_LIMIT.error([:projects, id, 'rate_limit'], project['rate_limit']) if project.is_a?(Hash) && project.key?('rate_limit')

@@ -8,11 +8,25 @@
 # resources themselves (documentation/uwsgi_fleet.md).
 attrs = node['uwsgi_fleet'].to_hash
 
+# A shared Redis (scaled out): found by Chef search in this environment, or
+# named; its password from a data bag item.
+redis = {}
+if (query = attrs.dig('app', 'redis', 'search'))
+  query = UwsgiFleet::Search.in_environment(query, node.chef_environment)
+  found = search(:node, query)
+  raise UwsgiFleet::InvalidConfiguration, "uwsgi_fleet: the Redis search #{query.inspect} found #{found.size} nodes; " \
+                                          'it must find exactly one' unless found.size == 1
+  redis[:url] = UwsgiFleet::Search.redis_url(found.first)
+end
+if redis[:url] || attrs.dig('app', 'redis', 'url')
+  redis[:password] = data_bag_item(attrs['redis']['data_bag'], attrs['redis']['data_bag_item'])['password']
+end
+
 # Every attribute first, named as the operator set it: a bad one fails here,
 # before anything on the node changes.
 UwsgiFleet::Attributes.validate!(attrs, cpus: UwsgiFleet::NodeFacts.cpus(node),
                                         somaxconn: UwsgiFleet::NodeFacts.somaxconn,
-                                        systemd: UwsgiFleet::NodeFacts.systemd?)
+                                        systemd: UwsgiFleet::NodeFacts.systemd?, redis: redis)
 
 if attrs.dig('web', 'nginx', 'worker_processes') != 'auto'
   Chef::Log.warn("uwsgi_fleet: node['uwsgi_fleet']['web']['nginx']['worker_processes'] is no longer applied: " \
@@ -20,7 +34,7 @@ if attrs.dig('web', 'nginx', 'worker_processes') != 'auto'
 end
 
 uwsgi_fleet_store_app UwsgiFleet::Attributes::NAME do
-  UwsgiFleet::Attributes.store_app_properties(attrs).except(:name).each { |key, value| send(key, value) }
+  UwsgiFleet::Attributes.store_app_properties(attrs, redis).except(:name).each { |key, value| send(key, value) }
   # New code or config: one instance's worker at a time reloads.
   notifies :reload, "uwsgi_fleet[#{UwsgiFleet::Attributes::NAME}]", :delayed
 end

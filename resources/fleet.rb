@@ -11,6 +11,7 @@ default_action :create
 
 use 'partial/_validated'
 use 'partial/_packages'
+use 'partial/_nginx_site'
 
 description 'nginx in front of N single-process, multi-threaded uWSGI instances (the Sentry web tier pattern)'
 
@@ -56,6 +57,8 @@ property :env, Hash, default: {},
 
 property :listen, Integer, default: 80,
          description: 'The port nginx serves this fleet on (not one of the instance ports)'
+property :listen_address, [String, nil], default: nil,
+         description: 'The address nginx serves this fleet on, e.g. the private address a balancer reaches; nil: every address'
 property :server_name, String, default: '_',
          description: "nginx server names, space separated (no ; { } ' \" # \\)"
 property :default_server, [true, false], default: false,
@@ -96,10 +99,32 @@ def after_created
     uwsgi_fleet_properties.merge(name: name), cpus: UwsgiFleet::NodeFacts.cpus(node), somaxconn: UwsgiFleet::NodeFacts.somaxconn,
                                               systemd: UwsgiFleet::NodeFacts.systemd?, action: Array(action).first
   )
-  if store_app && !store_app_resource && Array(action).first != :delete
-    errors << UwsgiFleet::Validation::Error.new([:store_app], 'must name a uwsgi_fleet_store_app declared before this fleet', store_app)
-  end
+  errors.concat(node_errors) unless Array(action).first == :delete
   UwsgiFleet::Validation.raise_if_any!(errors, subject: to_s, namer: UwsgiFleet::Validation.method(:property_name))
+end
+
+# What the node and the run say about this fleet: its store app is declared
+# and runs as the same user, and a fleet already on the node keeps its process
+# manager (switching would leave the old one's instances on the same ports).
+def node_errors
+  errors = []
+  if store_app
+    app = store_app_resource
+    errors << UwsgiFleet::Validation::Error.new([:store_app], 'must name a uwsgi_fleet_store_app declared before this fleet', store_app) unless app
+    errors << UwsgiFleet::Validation::Error.new([:user], "must be the store app's user (#{app.user}): it reads its config and spool", user) if app && app.user != user
+  end
+  # (0.1.0's manifest has no process_manager: it ran supervisor only.)
+  running = existing_manifest&.fetch('process_manager', 'supervisor')
+  if running && running != process_manager
+    errors << UwsgiFleet::Validation::Error.new([:process_manager], "is not what the fleet runs under on this node (#{running}): " \
+                                                                    'delete the fleet first (action :delete), then create it', process_manager)
+  end
+  errors
+end
+
+def existing_manifest
+  path = ::File.join(conf_dir, 'fleet.json')
+  ::File.exist?(path) ? JSON.parse(::File.read(path)) : nil
 end
 
 # The uwsgi_fleet_store_app this fleet runs, as declared in the run.
@@ -125,55 +150,24 @@ action_class do
   # For :delete: the fleet as the node has it (its manifest), whatever the
   # resource's other properties say.
   def existing_plan
-    manifest = JSON.parse(::File.read(plan.manifest_path))
-    props = plan.props.merge(process_manager: manifest['process_manager'], instance_prefix: manifest['instance_prefix'],
-                             site_file: manifest['site_file'], fifo_dir: manifest['fifo_dir'], log_dir: manifest['log_dir'])
-    UwsgiFleet::FleetPlan.new(props, cpus: UwsgiFleet::NodeFacts.cpus(node))
+    m = new_resource.existing_manifest
+    props = { name: m['name'], conf_dir: new_resource.conf_dir, processes: m['ports'].size,
+              base_port: m['ports'].first || 1024, bind_address: m['bind_address'], threads: m['threads'],
+              user: m['user'], process_manager: m['process_manager'], instance_prefix: m['instance_prefix'],
+              site_file: m['site_file'], fifo_dir: m['fifo_dir'], log_dir: m['log_dir'], env: {} }
+    UwsgiFleet::FleetPlan.new(props, cpus: 1)
   end
 
   def fleetctl(*args)
     [UwsgiFleet::Tool::FLEETCTL, '--manifest', plan.manifest_path, *args].join(' ')
   end
 
-  def candidate(file)
-    ::File.join(Chef::Config[:file_cache_path], "uwsgi_fleet-#{new_resource.name}-#{::File.basename(file)}.candidate")
+  def site_source
+    'nginx_site.conf.erb'
   end
 
-  # The whole nginx config as this converge leaves it: +site+ (this fleet's
-  # file, as rendered at %{path}) and the main config in place, removed sites gone.
-  def nginx_test(site:, main:)
-    puts = { new_resource.site_file => site }
-    puts[UwsgiFleet::Nginx::CONF] = main if new_resource.nginx_main_config
-    UwsgiFleet::Nginx.test_command(UwsgiFleet::Tool::FLEETCTL, puts: puts, removes: new_resource.remove_sites)
-  end
-
-  def site_template(path, verify_command, mode: '0644')
-    template path do
-      cookbook 'uwsgi_fleet'
-      source 'nginx_site.conf.erb'
-      mode mode
-      variables(plan: plan, error_pages: UwsgiFleet::Nginx.error_pages, removes: new_resource.remove_sites)
-      verify verify_command
-    end
-  end
-
-  def nginx_service
-    service 'nginx' do
-      supports status: true, reload: true
-      action [:enable, :start]
-    end
-  end
-
-  # Tests the live config, signals the master, and waits for its new workers.
-  def nginx_reload(only_if_changed)
-    execute "reload nginx for #{new_resource}" do
-      command "#{UwsgiFleet::Tool::FLEETCTL} nginx-reload"
-      only_if { only_if_changed.any?(&:updated_by_last_action?) }
-    end
-  end
-
-  def remove_path(path)
-    ::File.symlink?(path) ? link(path) { action :delete } : file(path) { action :delete }
+  def site_variables
+    { plan: plan }
   end
 
   def instances(action_name, fleet = plan)
@@ -186,29 +180,18 @@ action_class do
   # Shared parents (/var/lib/uwsgi_fleet, ...): root's, unless they already are.
   def parent_directories
     dirs = [new_resource.conf_dir, new_resource.fifo_dir, new_resource.log_dir].map { |d| ::File.dirname(d) }
-    dirs.uniq.each { |dir| root_directory(dir) unless UwsgiFleet::Paths.root_owned?(dir) }
+    dirs.uniq.each { |dir| root_directory(dir) if UwsgiFleet::Paths.claim?(dir) }
   end
 end
 
 action :create do
   # 1. Install what the fleet runs on.
   install_packages(UwsgiFleet::Packages::FLEET + plan.process_manager.class::PACKAGES)
-  cookbook_file UwsgiFleet::Tool::FLEETCTL do
-    cookbook 'uwsgi_fleet'
-    source 'uwsgi_fleetctl.py'
-    mode '0755'
-  end
+  install_fleetctl
 
   # 2. The nginx config this converge will leave behind, tested whole (with
-  # every other site on the node) before anything else changes: a config nginx
-  # rejects stops the run here, with the node untouched.
-  main_candidate = candidate(UwsgiFleet::Nginx::CONF)
-  file main_candidate do
-    content new_resource.nginx_main_config
-    mode '0600'
-    only_if { new_resource.nginx_main_config }
-  end
-  site_template(candidate(new_resource.site_file), nginx_test(site: '%{path}', main: main_candidate), mode: '0600')
+  # every other site on the node) before anything else changes.
+  test_nginx_candidate
 
   # 3. The user, the fleet's directories and its manifest.
   user plan.user do
@@ -229,22 +212,8 @@ action :create do
   # 4. Start the instances nginx is about to list (a new one answers before it gets traffic).
   instances(:start)
 
-  # 5. Point nginx at exactly these instances. Each file is tested whole again
-  # as a temp file before it replaces the live one; then one reload, at once:
-  # on a shrink nginx must stop using an instance before step 6 retires it.
-  nginx_service
-  nginx_files = []
-  if new_resource.nginx_main_config
-    main_test = nginx_test(site: candidate(new_resource.site_file), main: '%{path}')
-    nginx_files << file(UwsgiFleet::Nginx::CONF) do
-      content new_resource.nginx_main_config
-      mode '0644'
-      verify main_test
-    end
-  end
-  nginx_files << site_template(new_resource.site_file, nginx_test(site: '%{path}', main: main_candidate))
-  new_resource.remove_sites.each { |site| nginx_files << remove_path(site) }
-  nginx_reload(nginx_files)
+  # 5. Point nginx at exactly these instances.
+  nginx_go_live
 
   # 6. Retire the instances no longer wanted (gracefully: running requests finish).
   instances(:prune)
@@ -262,10 +231,9 @@ end
 action :delete do
   # nginx first (no new request reaches the fleet), then the instances
   # (gracefully), then the fleet's files. Shared parents and the app stay.
-  if ::File.exist?(plan.manifest_path)
+  if new_resource.existing_manifest
     fleet = existing_plan
-    nginx_service
-    nginx_reload([remove_path(fleet[:site_file])])
+    nginx_remove_site(fleet[:site_file])
     instances(:stop, fleet)
     [fleet[:fifo_dir], fleet[:log_dir]].each do |dir|
       directory(dir) do
@@ -273,7 +241,7 @@ action :delete do
         action :delete
       end
     end
-    file(plan.manifest_path) { action :delete }
+    file(fleet.manifest_path) { action :delete }
   end
   directory(new_resource.conf_dir) do
     action :delete

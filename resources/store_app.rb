@@ -35,6 +35,18 @@ property :config_path, String, default: lazy { |r| "/etc/uwsgi_fleet/#{r.name}/s
          description: 'Where its config goes (0640 root:<user>: it holds the project keys)'
 property :key_path, String, default: lazy { |r| "/etc/uwsgi_fleet/#{r.name}/default_project.key" },
          description: "Where the default project's random key is kept when projects is empty (0600 root)"
+property :redis_url, [String, nil], default: nil,
+         description: 'The shared Redis (uwsgi_fleet_redis), redis://<address>:<port>/<db>; nil: no Redis'
+property :redis_password, [String, nil], default: nil, sensitive: true,
+         description: "Redis's password (keep it in a data bag)"
+property :quota_backend, String, default: lazy { |r| UwsgiFleet::StoreApp.quota_backend(r.redis_url) },
+         description: "'local': one bucket per project for the node; 'redis': one for the whole fleet, in Redis"
+property :forward_events, [true, false], default: lazy { |r| UwsgiFleet::StoreApp.forwarding?(r.redis_url) },
+         description: 'Run the forwarder, which moves accepted events into a Redis stream per project'
+property :process_manager, String, default: 'supervisor',
+         description: "What runs the forwarder: 'supervisor' or 'systemd'"
+property :log_dir, String, default: lazy { |r| "/var/log/uwsgi_fleet/store_app_#{r.name}" },
+         description: "The forwarder's log: <log_dir>/forwarder.log"
 
 def after_created
   super
@@ -44,12 +56,62 @@ end
 
 action_class do
   def props
-    new_resource.uwsgi_fleet_properties
+    new_resource.uwsgi_fleet_properties.merge(name: new_resource.name)
+  end
+
+  def forwarder_pm
+    UwsgiFleet::ProcessManager.named(new_resource.process_manager)
+  end
+
+  # The forwarder as a supervisor program or a systemd unit, running as the app user.
+  def forwarder
+    pm = forwarder_pm
+    name, path = pm.forwarder_name(new_resource.name), pm.forwarder_file(new_resource.name)
+    systemd = new_resource.process_manager == 'systemd'
+    template path do
+      cookbook 'uwsgi_fleet'
+      source systemd ? 'forwarder.service.erb' : 'forwarder_program.conf.erb'
+      mode '0644'
+      variables(app: new_resource.name, name: name, user: new_resource.user,
+                command: pm.command_line(UwsgiFleet::StoreApp.forwarder_args(props)),
+                directory: pm.escape(new_resource.install_dir), log: pm.escape(::File.join(new_resource.log_dir, 'forwarder.log')))
+      notifies :run, "execute[apply #{name}]", :immediately
+    end
+    apply_forwarder(name)
+  end
+
+  # Start, restart or retire it as its file says.
+  def apply_forwarder(name)
+    command = if new_resource.process_manager == 'systemd'
+                "systemctl daemon-reload && if [ -e #{forwarder_pm.forwarder_file(new_resource.name)} ]; " \
+                  "then systemctl enable #{name} && systemctl restart #{name}; else systemctl disable --now #{name} || true; fi"
+              else
+                "supervisorctl reread && supervisorctl update #{name}"
+              end
+    execute "apply #{name}" do
+      command command
+      action :nothing
+    end
+  end
+
+  def remove_forwarder
+    name = forwarder_pm.forwarder_name(new_resource.name)
+    if new_resource.process_manager == 'systemd'
+      service(name) { action [:stop, :disable] }
+    end
+    file forwarder_pm.forwarder_file(new_resource.name) do
+      action :delete
+      notifies :run, "execute[apply #{name}]", :immediately
+    end
+    apply_forwarder(name)
   end
 end
 
 action :create do
-  install_packages(UwsgiFleet::Packages::STORE_APP)
+  packages = UwsgiFleet::Packages::STORE_APP
+  packages += %w(python3-redis) if new_resource.redis_url
+  packages += forwarder_pm::PACKAGES if new_resource.forward_events
+  install_packages(packages)
   user new_resource.user do
     system true
     shell '/usr/sbin/nologin'
@@ -58,18 +120,21 @@ action :create do
   end
 
   [new_resource.install_dir, ::File.dirname(new_resource.config_path)].uniq.each do |dir|
-    root_directory(::File.dirname(dir)) unless UwsgiFleet::Paths.root_owned?(::File.dirname(dir))
+    root_directory(::File.dirname(dir)) if UwsgiFleet::Paths.claim?(::File.dirname(dir))
     root_directory(dir)
   end
   spool_parent = ::File.dirname(new_resource.spool_dir)
-  root_directory(spool_parent) unless UwsgiFleet::Paths.root_owned?(spool_parent)
+  root_directory(spool_parent) if UwsgiFleet::Paths.claim?(spool_parent)
   safe_directory(new_resource.spool_dir, owner: new_resource.user, mode: '0750')
 
+  forwarder_apply = "execute[apply #{forwarder_pm.forwarder_name(new_resource.name)}]"
+  forwarding = new_resource.forward_events
   remote_directory ::File.join(new_resource.install_dir, 'store_app') do
     cookbook 'uwsgi_fleet'
     source 'store_app'
     files_mode '0644'
     purge true
+    notifies :run, forwarder_apply, :delayed if forwarding
   end
 
   default_key = UwsgiFleet::StoreApp.default_project_key(new_resource.key_path)
@@ -87,11 +152,23 @@ action :create do
     group new_resource.user
     mode '0640'
     sensitive true
+    notifies :run, forwarder_apply, :delayed if forwarding
+  end
+
+  # Accepted events leave the node: the forwarder next to the instances.
+  if new_resource.forward_events
+    root_directory(::File.dirname(new_resource.log_dir)) if UwsgiFleet::Paths.claim?(::File.dirname(new_resource.log_dir))
+    safe_directory(new_resource.log_dir, owner: new_resource.user, mode: '0750')
+    service('supervisor') { action [:enable, :start] } if new_resource.process_manager == 'supervisor'
+    forwarder
+  elsif ::File.exist?(forwarder_pm.forwarder_file(new_resource.name))
+    remove_forwarder
   end
 end
 
 action :delete do
-  # The code and the config go; the spool stays: it holds accepted events.
+  # The forwarder, the code and the config go; the spool stays: it holds accepted events.
+  remove_forwarder if ::File.exist?(forwarder_pm.forwarder_file(new_resource.name))
   directory ::File.join(new_resource.install_dir, 'store_app') do
     recursive true
     action :delete

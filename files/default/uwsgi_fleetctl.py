@@ -19,6 +19,9 @@
   outcomes [PORT...] what the instances did with the data they received
                     (accepted, filtered, rate_limited, invalid), summed
   summary           where the node serves, a health check through nginx, the DSN
+  forwarder         how far behind the store app's forwarder is (its status file)
+  tail [ARGS...]    read the store app's Redis streams: one JSON line per event
+                    (python3 -m store_app.stream tail; e.g. --project 1 --from 0)
 
 Reads the fleet's manifest, written by Chef: --manifest PATH, or --fleet NAME,
 or the node's only fleet (/etc/uwsgi_fleet/fleet.json for the default recipe's,
@@ -31,6 +34,7 @@ import glob
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -339,16 +343,65 @@ def nginx_master():
         return int(f.read().strip())
 
 
+NGINX_ERROR_LOG = "/var/log/nginx/error.log"
+# How long a reload may take to show new workers before its log is read.
+RELOAD_GRACE = 15.0
+
+
+def log_size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def log_since(path, offset):
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def own_bind_conflicts(errors, master):
+    """The addresses a reload could not bind because this nginx holds a wildcard
+    on the same port (switching `listen 80` to `listen ADDR:80` needs a restart:
+    a reload cannot give up the wildcard first). Empty when anything else failed."""
+    failed = re.findall(r"bind\(\) to (\S+):(\d+) failed \(98", errors)
+    if not failed:
+        return []
+    held = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True).stdout
+    mine = {line.split()[3].rsplit(":", 1)[1] for line in held.splitlines() if f"pid={master}," in line}
+    return [f"{a}:{p}" for a, p in failed] if all(p in mine for _, p in failed) else []
+
+
 def cmd_nginx_reload(args, manifest):
-    """Test the whole live config, HUP the master, wait for the new generation."""
+    """Test the whole live config, HUP the master, wait for the new generation.
+
+    A reload that cannot bind what the new config listens on because nginx
+    itself holds the port on every address (a fleet now serving on one address
+    only) is finished with a restart. Any other failed reload leaves the old
+    configuration running and fails, with nginx's own words."""
     test = subprocess.run(["nginx", "-t", "-q"], capture_output=True, text=True)
     if test.returncode != 0:
         raise SystemExit(f"uwsgi-fleetctl: nginx -t failed, not reloading:\n{test.stderr}")
     master = nginx_master()
     old_workers = set(children(master))
+    offset = log_size(NGINX_ERROR_LOG)
     os.kill(master, signal.SIGHUP)
     # Until new workers run, old ones may still pick instances about to be retired.
-    wait_until(lambda: set(children(master)) - old_workers, args.timeout, "new nginx workers")
+    try:
+        wait_until(lambda: set(children(master)) - old_workers, min(RELOAD_GRACE, args.timeout), "new nginx workers")
+    except SystemExit:
+        errors = log_since(NGINX_ERROR_LOG, offset)
+        conflicts = own_bind_conflicts(errors, master)
+        if not conflicts:
+            raise SystemExit("uwsgi-fleetctl: nginx did not take the new configuration; it still runs the old one:\n"
+                             + errors[-2000:]) from None
+        log(f"nginx holds the port on every address and now listens on {', '.join(conflicts)}: restarting it")
+        subprocess.run(["service", "nginx", "restart"], check=True, capture_output=True)
+        wait_until(lambda: os.path.exists(NGINX_PID) and nginx_master() != master, args.timeout, "nginx to restart")
     log("nginx reloaded")
 
 
@@ -477,6 +530,35 @@ def cmd_summary(args, manifest):
     return 0 if health.startswith("200") else 1
 
 
+def cmd_forwarder(args, manifest):
+    """The forwarder's status: backlog, age of the oldest event, Redis reachable, last error."""
+    config = store_app(manifest)
+    if not config or not config.get("stream"):
+        raise SystemExit("uwsgi-fleetctl: this fleet's app forwards no events (no stream in its config)")
+    try:
+        with open(config["stream"]["status_file"]) as f:
+            status = json.load(f)
+    except OSError as e:
+        raise SystemExit(f"uwsgi-fleetctl: no forwarder status yet ({e.strerror}): is the forwarder running?") from None
+    if args.json:
+        print(json.dumps(status))
+    else:
+        print(f"forwarder {status.get('state')}: {status.get('backlog_events')} events behind "
+              f"(oldest {status.get('oldest_event_age_seconds')} s), {status.get('forwarded_total')} forwarded, "
+              f"redis {'ok' if status.get('redis_ok') else 'unreachable'}"
+              + (f", last error: {status['last_error']}" if status.get("last_error") else ""))
+    return 0 if status.get("redis_ok") else 1
+
+
+def cmd_tail(args, manifest):
+    """The store app's own stream reader, with the fleet's app config and code."""
+    if not manifest.get("store_app_config"):
+        raise SystemExit("uwsgi-fleetctl: this fleet runs no store app")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(manifest.get("pythonpath") or []))
+    os.execvpe("/usr/bin/python3", ["/usr/bin/python3", "-m", "store_app.stream", "tail",
+                                    "--config", manifest["store_app_config"], *args.tail_args], env)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="uwsgi-fleetctl", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -497,11 +579,13 @@ def main(argv=None):
     outcomes.add_argument("ports", type=int, nargs="*")
     outcomes.add_argument("--json", action="store_true", help="one JSON list instead of a table")
     sub.add_parser("summary")
+    sub.add_parser("forwarder").add_argument("--json", action="store_true")
+    sub.add_parser("tail").add_argument("tail_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     handler = {"apply": cmd_apply, "wait": cmd_wait, "reload": cmd_reload, "restart": cmd_restart,
                "nginx-reload": cmd_nginx_reload,
                "nginx-test": cmd_nginx_test, "health": cmd_health, "outcomes": cmd_outcomes,
-               "summary": cmd_summary}[args.command]
+               "summary": cmd_summary, "forwarder": cmd_forwarder, "tail": cmd_tail}[args.command]
     # nginx-test runs before the first manifest is written (a pristine node).
     if args.command in ("nginx-test", "nginx-reload"):
         manifest = None

@@ -165,6 +165,37 @@ def create(name, init="systemd"):
     return node
 
 
+def power_cut(name):
+    """Pull the plug: every process of the node dies at once and its link goes
+    down (packets to it are lost, not refused, as with a machine switched off).
+    Its disk (the overlay) stays; boot() starts it again."""
+    with locked():
+        node = load(name)
+        os.killpg(node["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _alive(node) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(node["pid"], os.WNOHANG)
+        network.run("ip", "link", "set", node["veth"], "down")
+
+
+def boot(name):
+    """Start a node that was switched off again, on the same disk and address."""
+    with locked():
+        node = load(name)
+        if _alive(node):
+            raise RuntimeError(f"node {name} is running")
+        network.run("ip", "link", "set", node["veth"], "up")
+        with open(os.path.join(node_dir(name), "boot.log"), "a") as log:
+            process = subprocess.Popen(_boot_command(node, node["mounted"]), stdin=subprocess.DEVNULL, stdout=log,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        node["pid"] = process.pid
+        _save(node)
+    _wait_until_ready(node)
+    return node
+
+
 def _save(node):
     _write(os.path.join(node_dir(node["name"]), "node.json"), json.dumps(node, indent=1) + "\n")
 
@@ -251,6 +282,18 @@ def destroy(name):
             network.down()
             # Images of an older key (Gemfile.lock or CA changed) are dead weight now.
             image.prune(image.image_key())
+
+
+def network_up():
+    """The node network without a node yet (for a server the nodes will reach)."""
+    with locked():
+        network.up()
+
+
+def network_down_if_unused():
+    with locked():
+        if not names():
+            network.down()
 
 
 def leftovers(node):

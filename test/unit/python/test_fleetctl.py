@@ -255,3 +255,32 @@ def test_outcomes_says_which_instances_were_not_counted(capsys):
     args = argparse.Namespace(ports=[closed], json=False)
     assert ctl.cmd_outcomes(args, {"bind_address": "127.0.0.1"}) == 1
     assert str(closed) in capsys.readouterr().err
+
+
+# -- nginx-reload: a wildcard listen switched to one address --------------------------
+
+def test_a_reload_blocked_by_nginxs_own_wildcard_is_recognised(monkeypatch):
+    """nginx cannot reload from `listen 80` to `listen ADDR:80` (it holds *:80): that
+    case, and only that one, is finished with a restart."""
+    errors = '2026/11/27 [emerg] 12#12: bind() to 10.77.0.11:80 failed (98: Address already in use)\n'
+    ss = "LISTEN 0 511 0.0.0.0:80 0.0.0.0:* users:((\"nginx\",pid=42,fd=6))\n"
+
+    class Done:
+        stdout = ss
+    monkeypatch.setattr(ctl.subprocess, "run", lambda *a, **k: Done())
+    assert ctl.own_bind_conflicts(errors, 42) == ["10.77.0.11:80"]
+    # Another process holds the port: a restart would take nginx down, so no.
+    assert ctl.own_bind_conflicts(errors, 7) == []
+    # Any other failure: no.
+    assert ctl.own_bind_conflicts("[emerg] unknown directive \"x\"", 42) == []
+
+
+def test_forwarder_status_is_read_from_the_stream_config(tmp_path, capsys):
+    status = tmp_path / "status.json"
+    status.write_text(json.dumps({"state": "running", "backlog_events": 3, "oldest_event_age_seconds": 4.5,
+                                  "forwarded_total": 10, "redis_ok": False, "last_error": "ConnectionError"}))
+    config = tmp_path / "store_app.json"
+    config.write_text(json.dumps({"projects": {}, "stream": {"status_file": str(status)}}))
+    code = ctl.cmd_forwarder(argparse.Namespace(json=False), {"store_app_config": str(config)})
+    out = capsys.readouterr().out
+    assert code == 1 and "3 events behind" in out and "redis unreachable" in out and "ConnectionError" in out

@@ -1,0 +1,43 @@
+#
+# Cookbook:: uwsgi_fleet
+# Library:: search
+#
+module UwsgiFleet
+  # What the recipes read from the nodes a Chef search returns (pure: the
+  # recipes do the searching).
+  module Search
+    module_function
+
+    # A query limited to +environment+: web nodes, Redis and balancer of one
+    # environment never mix with another's.
+    def in_environment(query, environment)
+      "(#{query}) AND chef_environment:#{environment}"
+    end
+
+    # Where a web node's nginx serves: the address it names (listen_address),
+    # else the node's own address, and its port. +attrs+ is the node's merged
+    # attributes as search returns them.
+    def backend(attrs)
+      address = value(attrs, 'uwsgi_fleet', 'web', 'nginx', 'listen_address') || value(attrs, 'ipaddress')
+      Fleet.host_port(address, value(attrs, 'uwsgi_fleet', 'web', 'nginx', 'listen') || 80)
+    end
+
+    # The web nodes' backends, sorted so that the balancer's file only changes
+    # when the set of nodes does.
+    def backends(nodes)
+      nodes.map { |n| backend(n) }.uniq.sort
+    end
+
+    # redis://<address>:<port>/0 of the Redis node (uwsgi_fleet::redis).
+    def redis_url(attrs)
+      address = value(attrs, 'uwsgi_fleet', 'redis', 'bind_address')
+      "redis://#{Fleet.host_port(address, value(attrs, 'uwsgi_fleet', 'redis', 'port'))}/0"
+    end
+
+    # attrs[k1][k2]..., nil where a level is missing (a search result is a
+    # Chef::Node, which answers [] but not dig).
+    def value(attrs, *keys)
+      keys.reduce(attrs) { |level, key| level.nil? ? nil : level[key] }
+    end
+  end
+end

@@ -1,0 +1,169 @@
+"""Scale out, on fresh nodes with chef-zero as the Chef server: a balancer over
+web nodes it finds by search, one quota and one event stream in Redis.
+
+The scenarios run in order on one cluster, each under an open-loop load from
+this host through the balancer; every event answered 200 by any of them must
+end up in the Redis streams exactly once (the last scenario checks).
+"""
+import collections
+import json
+import os
+import threading
+import time
+
+import pytest
+import redis
+
+import loadgen
+import machine
+from conftest import QUOTA, WEB
+
+ACCEPTED = collections.defaultdict(set)   # project -> event ids answered 200, over every scenario
+STREAM_PREFIX = "uwsgi_fleet:events:"     # as the store app's config says (checked below)
+
+
+class Load:
+    """An open-loop store load through the balancer for as long as the `with` block runs."""
+
+    def __init__(self, cluster, project="1", rate=40, bands=((1.0, 2_000, 20_000),)):
+        key = cluster.projects[project]["public_key"]
+        payloads = loadgen.make_payloads(100, seed=len(ACCEPTED[project]) + 3, bands=bands)
+        self.generator = loadgen.LoadGenerator(cluster.nodes["balancer"].address, 80, project, key, payloads)
+        self.project, self.rate, self.stop, self.run = project, rate, threading.Event(), None
+
+    def __enter__(self):
+        def drive():
+            self.run = self.generator.run(self.rate, 600, stop=self.stop)
+        self.thread = threading.Thread(target=drive, daemon=True)
+        self.thread.start()
+        time.sleep(1.0)
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(1.0)
+        self.stop.set()
+        self.thread.join(timeout=120)
+        ACCEPTED[self.project].update(self.run.accepted_event_ids())
+        return False
+
+    def failures(self):
+        return [(r.status, r.error) for r in self.run.results if not 200 <= r.status < 300]
+
+    def by_node(self):
+        """{web node address: answers} from the balancer's X-Fleet-Instance ("address:port instance")."""
+        return collections.Counter(r.backend.split(":")[0] for r in self.run.results if r.status == 200)
+
+
+def spool_ids(node, project="1"):
+    """Event ids in a web node's spool (those its forwarder has not moved yet)."""
+    return {n[:-5] for n in node.output(f"ls -1 /var/spool/uwsgi_fleet/{project} 2>/dev/null || true").split()
+            if n.endswith(".json")}
+
+
+def test_every_web_node_serves_a_share(cluster):
+    with Load(cluster) as load:
+        time.sleep(8)
+    assert load.failures() == []
+    shares = load.by_node()
+    assert set(shares) == {n.address for n in cluster.web().values()}, shares
+    assert min(shares.values()) >= 0.25 * sum(shares.values()), shares
+
+
+def test_a_web_node_switched_off_is_routed_around_and_loses_nothing(cluster):
+    web2 = cluster.nodes["web2"]
+    with Load(cluster) as load:
+        time.sleep(2)
+        machine.power_cut(web2.name)
+        time.sleep(6)
+    # At most what web2 had in flight may fail: its instances' threads (2 x 4 here).
+    assert len(load.failures()) <= 8, load.failures()
+    after = [r for r in load.run.results if r.intended > load.run.results[0].intended + 4 and r.status == 200]
+    assert after and all(not r.backend.startswith(web2.address + ":") for r in after)
+    # Every acknowledged event is in Redis or on a web node's disk (web2's spool survives the power cut).
+    machine.boot(web2.name)
+    client = stream_client(cluster)
+    in_streams = stream_ids(client)["1"]
+    on_disk = set().union(*(spool_ids(n) for n in cluster.web().values()))
+    assert set(load.run.accepted_event_ids()) <= in_streams | on_disk
+
+
+def test_a_third_web_node_joins_under_load(cluster):
+    cluster.add_web_nodes("web3")
+    with Load(cluster) as load:
+        started = time.monotonic()
+        cluster.converge("balancer", "uwsgi_fleet_balancer")
+        took = time.monotonic() - started
+        time.sleep(6)
+    assert load.failures() == [], f"balancer converge took {took:.0f} s"
+    assert load.by_node()[cluster.nodes["web3"].address] > 0, load.by_node()
+
+
+def test_the_quota_holds_for_the_whole_fleet(cluster):
+    """Project 2 at three times its rate, spread over three web nodes: the fleet
+    admits burst + rate x time, within 10 %, not three times that."""
+    seconds = 15
+    with Load(cluster, project="2", rate=3 * QUOTA["events_per_second"]) as load:
+        time.sleep(seconds)
+    first, last = load.run.results[0].intended, load.run.results[-1].intended
+    allowed = QUOTA["burst"] + QUOTA["events_per_second"] * (last - first)
+    admitted = sum(1 for r in load.run.results if r.status == 200)
+    refused = [r for r in load.run.results if r.status == 429]
+    assert abs(admitted - allowed) <= 0.10 * allowed, (admitted, allowed)
+    assert len(refused) + admitted == len(load.run.results)
+    assert len({r.backend.split(":")[0] for r in load.run.results if r.status == 200}) == 3
+
+
+def test_every_accepted_event_reaches_the_stream_once_across_a_redis_restart(cluster):
+    redis_node = cluster.nodes["redis"]
+    with Load(cluster) as load:
+        time.sleep(2)
+        redis_node.run("systemctl stop redis-server")
+        time.sleep(5)   # the spools grow; the quota falls back to each node's own
+        redis_node.run("systemctl start redis-server")
+        time.sleep(3)
+    assert load.failures() == []
+    client = stream_client(cluster)
+    deadline = time.monotonic() + 120
+    while any(spool_ids(n, p) for n in cluster.web().values() for p in ACCEPTED) and time.monotonic() < deadline:
+        time.sleep(1)   # the forwarders drain their backlogs
+    streams = stream_entries(client)
+    for project, accepted in ACCEPTED.items():
+        ids = [event_id for event_id, _ in streams[project]]
+        counts = collections.Counter(ids)
+        assert accepted <= set(ids), f"project {project}: {len(accepted - set(ids))} accepted events missing"
+        assert [e for e, n in counts.items() if n > 1] == [], f"project {project}: duplicates"
+    # The forwarders say so too (`uwsgi-fleetctl forwarder`), once their status,
+    # rewritten every few seconds, has caught up.
+    for node in cluster.web().values():
+        def caught_up():
+            status = json.loads(node.output("uwsgi-fleetctl forwarder --json"))
+            return status["backlog_events"] == 0 and status["redis_ok"]
+        deadline = time.monotonic() + 30
+        while not caught_up():
+            assert time.monotonic() < deadline, node.output("uwsgi-fleetctl forwarder")
+            time.sleep(1)
+    # An operator reads the stream from any web node: `uwsgi-fleetctl tail`.
+    lines = cluster.nodes["web1"].output("uwsgi-fleetctl tail --project 1 --from 0 --count 5 --idle-exit").splitlines()
+    assert len(lines) == 5 and all(json.loads(line)["event_id"] in ACCEPTED["1"] for line in lines)
+
+
+# -- reading the streams ---------------------------------------------------------
+
+def stream_client(cluster):
+    config = json.loads(cluster.nodes["web1"].read("/etc/uwsgi_fleet/store_app.json"))
+    assert config["stream"]["key_prefix"] == STREAM_PREFIX
+    return redis.Redis(host=cluster.nodes["redis"].address, port=6379, password=cluster.redis_password,
+                       socket_timeout=10)
+
+
+def stream_entries(client):
+    """{project: [(event_id, stream id)]} of every event in the streams, in order."""
+    entries = {}
+    for project in ACCEPTED:
+        rows = client.xrange(f"{STREAM_PREFIX}{project}")
+        entries[project] = [(fields[b"event_id"].decode(), sid.decode()) for sid, fields in rows]
+    return entries
+
+
+def stream_ids(client):
+    return {project: {e for e, _ in rows} for project, rows in stream_entries(client).items()}
