@@ -580,8 +580,12 @@ def main(argv=None):
     outcomes.add_argument("--json", action="store_true", help="one JSON list instead of a table")
     sub.add_parser("summary")
     sub.add_parser("forwarder").add_argument("--json", action="store_true")
-    sub.add_parser("tail").add_argument("tail_args", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
+    sub.add_parser("tail", add_help=False)
+    # tail's own arguments (--project, --from, ...) belong to store_app.stream: pass them on.
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "tail":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.tail_args = extra
     handler = {"apply": cmd_apply, "wait": cmd_wait, "reload": cmd_reload, "restart": cmd_restart,
                "nginx-reload": cmd_nginx_reload,
                "nginx-test": cmd_nginx_test, "health": cmd_health, "outcomes": cmd_outcomes,

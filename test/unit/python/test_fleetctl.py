@@ -284,3 +284,16 @@ def test_forwarder_status_is_read_from_the_stream_config(tmp_path, capsys):
     code = ctl.cmd_forwarder(argparse.Namespace(json=False), {"store_app_config": str(config)})
     out = capsys.readouterr().out
     assert code == 1 and "3 events behind" in out and "redis unreachable" in out and "ConnectionError" in out
+
+
+def test_tail_passes_its_own_arguments_to_the_stream_reader(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(ctl.os, "execvpe", lambda path, argv, env: seen.update(argv=argv, env=env))
+    monkeypatch.setattr(ctl, "load_manifest", lambda path: {"store_app_config": "/etc/x/store_app.json",
+                                                            "pythonpath": ["/opt/x"]})
+    ctl.main(["--manifest", "/m.json", "tail", "--project", "1", "--from", "0", "--count", "5"])
+    assert seen["argv"][-10:] == ["-m", "store_app.stream", "tail", "--config", "/etc/x/store_app.json",
+                                  "--project", "1", "--from", "0", "--count", "5"][-10:]
+    assert seen["env"]["PYTHONPATH"] == "/opt/x"
+    with pytest.raises(SystemExit):
+        ctl.main(["--manifest", "/m.json", "health", "--project", "1"])
