@@ -16,7 +16,7 @@ LOGS = ["/root/make-converge-1.log", "/root/make-converge-2.log"]
 
 def test_make_converge_says_where_the_node_serves(node):
     log = node.read(LOGS[0])
-    assert re.search(r"^uwsgi_fleet serves http://127\.0\.0\.1/ ", log, re.M), log[-3000:]
+    assert re.search(r"^uwsgi_fleet \S+ serves http://127\.0\.0\.1/ ", log, re.M), log[-3000:]
     assert "/_health: 200 from instance" in log
     assert f"from other hosts: http://{node.address}/" in log
 
