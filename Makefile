@@ -56,7 +56,7 @@ nodes: deps deps-test
 	$(REAP) $(PYTHON) -m pytest -q test/nodes
 
 kitchen: deps deps-test
-	$(REAP) bundle exec kitchen test --destroy=always
+	$(REAP) bundle exec kitchen test --concurrency=2 --destroy=always
 
 server-flow: deps deps-test
 	$(REAP) $(PYTHON) -m pytest -q test/server

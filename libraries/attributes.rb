@@ -68,10 +68,14 @@ module UwsgiFleet
       props
     end
 
+    # Values the recipe takes from elsewhere than an attribute.
+    LABELS = { redis_password: "the 'password' of the data bag item named by node['uwsgi_fleet']['redis']" }.freeze
+
     # "node['uwsgi_fleet']['web']['threads']" for an error about the threads property.
     def namer(map)
       lambda do |path|
         property, *rest = path
+        next LABELS[property] if LABELS.key?(property)
         keys = map.fetch(property, [property.to_s]) + rest
         "node['uwsgi_fleet']" + keys.map { |k| "['#{k}']" }.join
       end
@@ -81,12 +85,16 @@ module UwsgiFleet
     def validate!(attrs, cpus:, somaxconn:, systemd:, redis: {})
       fleet = Fleet.named_defaults(NAME, attrs.dig('web', 'process_manager')).merge(fleet_properties(attrs))
       errors = Validation.fleet_errors(fleet, cpus: cpus, somaxconn: somaxconn, systemd: systemd).map { |e| named(e, FLEET) } +
-               Validation.store_app_errors(store_app_properties(attrs, redis)).map { |e| named(e, STORE_APP) }
+               Validation.store_app_errors(store_app_properties(attrs, redis), systemd: systemd).map { |e| named(e, STORE_APP) }
+      quota = attrs.dig('app', 'redis', 'quota')
+      errors << Validation::Error.new(["node['uwsgi_fleet']['app']['redis']['quota']"], 'must be true or false', quota) unless [true, false].include?(quota)
       Validation.raise_if_any!(errors.uniq { |e| [e.path, e.rule] }, subject: 'uwsgi_fleet', namer: ->(path) { path.first }, noun: 'attributes')
     end
 
+    # The error with its path turned into the attribute's name (sensitive values stay hidden).
     def named(error, map)
-      Validation::Error.new([namer(map).call(error.path)], error.rule, error.value)
+      value = Validation::SENSITIVE.include?(error.path.first) ? '[sensitive]' : error.value
+      Validation::Error.new([namer(map).call(error.path)], error.rule, value)
     end
   end
 end

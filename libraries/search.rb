@@ -18,19 +18,24 @@ module UwsgiFleet
     # else the node's own address, and its port. +attrs+ is the node's merged
     # attributes as search returns them.
     def backend(attrs)
-      address = value(attrs, 'uwsgi_fleet', 'web', 'nginx', 'listen_address') || value(attrs, 'ipaddress')
-      Fleet.host_port(address, value(attrs, 'uwsgi_fleet', 'web', 'nginx', 'listen') || 80)
+      Fleet.host_port(address(attrs), value(attrs, 'uwsgi_fleet', 'web', 'nginx', 'listen') || 80)
     end
 
     # The web nodes' backends, sorted so that the balancer's file only changes
-    # when the set of nodes does.
+    # when the set of nodes does. A node with no address yet (its first run
+    # failed before Ohai's data was saved) is left out.
     def backends(nodes)
-      nodes.map { |n| backend(n) }.uniq.sort
+      nodes.select { |n| address(n) }.map { |n| backend(n) }.uniq.sort
+    end
+
+    def address(attrs)
+      value(attrs, 'uwsgi_fleet', 'web', 'nginx', 'listen_address') || value(attrs, 'ipaddress')
     end
 
     # redis://<address>:<port>/0 of the Redis node (uwsgi_fleet::redis).
     def redis_url(attrs)
       address = value(attrs, 'uwsgi_fleet', 'redis', 'bind_address')
+      raise InvalidConfiguration, 'uwsgi_fleet: the Redis node found has no bind_address yet (has it converged?)' unless address
       "redis://#{Fleet.host_port(address, value(attrs, 'uwsgi_fleet', 'redis', 'port'))}/0"
     end
 

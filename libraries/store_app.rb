@@ -2,6 +2,7 @@
 # Cookbook:: uwsgi_fleet
 # Library:: store_app
 #
+require 'erb'
 require 'securerandom'
 
 module UwsgiFleet
@@ -70,9 +71,10 @@ module UwsgiFleet
         'status_file' => ::File.join(props[:spool_dir], '.forwarder-status.json'), 'dedup_seconds' => 3600 }
     end
 
-    # redis://:<password>@host:port/db (the config is 0640 root:<user>).
+    # redis://:<password>@host:port/db (the config is 0640 root:<user>), the
+    # password percent-encoded (the app's Redis client decodes it).
     def redis_url(props)
-      props[:redis_url].sub('redis://', "redis://:#{props[:redis_password]}@")
+      props[:redis_url].sub('redis://', "redis://:#{ERB::Util.url_encode(props[:redis_password])}@")
     end
 
     # The forwarder's arguments (the app's own module, with this app's config).

@@ -29,6 +29,7 @@ module UwsgiFleet
     PROCESS_MANAGERS = %w(supervisor systemd).freeze
     # Fleet and app names end up in file, program, unit and upstream names.
     NAME = /\A[a-z][a-z0-9_]{0,30}\z/.freeze
+    UPSTREAM = /\A[a-z][a-z0-9_]{0,62}\z/.freeze
     USER_NAME = /\A[a-z_][a-z0-9_-]{0,31}\z/.freeze
     PYTHON_MODULE = /\A[A-Za-z_][\w.]*(:[A-Za-z_]\w*)?\z/.freeze
     ENV_NAME = /\A[A-Za-z_][A-Za-z0-9_]*\z/.freeze
@@ -144,7 +145,7 @@ module UwsgiFleet
       fifo_dir: directory_path,
       log_dir: directory_path,
       instance_prefix: pattern(PREFIX, 'must be lowercase letters, digits, _ and -, starting with a letter'),
-      upstream: pattern(NAME, 'must be lowercase letters, digits and _, starting with a letter'),
+      upstream: pattern(UPSTREAM, 'must be lowercase letters, digits and _, starting with a letter (up to 63)'),
       site_file: nginx_path('must be an absolute path ending in .conf under /etc/nginx (no .. or %)', '.conf'),
     }.freeze
 
@@ -152,8 +153,10 @@ module UwsgiFleet
                                 ->(v) { plain_ip_address?(v) && !IPAddr.new(v).to_i.zero? })
     REDIS_PASSWORD = Rule.new('must be 16-128 characters without spaces, quotes or backslashes',
                               ->(v) { v.is_a?(String) && v.match?(/\A[^\s'"\\]{16,128}\z/) })
-    REDIS_URL = Rule.new('must be redis://<address>:<port>/<db> (the password is given apart), or nil',
-                         ->(v) { v.nil? || (v.is_a?(String) && v.match?(%r{\Aredis://[^\s@/:]+(:\d+)?/\d{1,2}\z})) })
+    REDIS_URL = Rule.new('must be redis://<address>:<port>/<db> (IPv6 in brackets; the password is given apart), or nil',
+                         ->(v) { v.nil? || (v.is_a?(String) && v.match?(%r{\Aredis://([^\s@/:\[\]]+|\[[0-9a-fA-F:.]+\])(:\d+)?/\d{1,2}\z})) })
+    # Values never printed in a message.
+    SENSITIVE = %i(password redis_password).freeze
 
     RATE_LIMIT = Rule.new("must be { 'events_per_second' => 0.001..1000000, 'burst' => 1..10000000 }",
                           lambda { |v|
@@ -247,10 +250,13 @@ module UwsgiFleet
     end
 
     # Every error in a uwsgi_fleet_store_app's properties.
-    def store_app_errors(props)
+    def store_app_errors(props, systemd: true)
       errors = STORE_APP.map { |key, rule| rule.error(key, props[key]) }
       errors << name_error(props[:name])
       errors.concat(redis_use_errors(props))
+      if props[:process_manager] == 'systemd' && props[:forward_events] == true && !systemd
+        errors << Error.new([:process_manager], 'must be supervisor on this node: systemd is not its init (PID 1)', 'systemd')
+      end
       projects = props[:projects]
       if projects.is_a?(Hash)
         projects.each { |id, project| errors.concat(project_errors(id, project)) }
@@ -281,9 +287,12 @@ module UwsgiFleet
       errors.compact
     end
 
+    # 'address:port' as nginx writes it: IPv6 in brackets, a port without leading zeros.
     def backend?(value)
       address, _, port = value.to_s.rpartition(':')
-      plain_ip_address?(address.delete('[]')) && int_in?(port.to_i, 1, MAX_PORT) && port.match?(/\A\d+\z/)
+      ipv6 = address.start_with?('[') && address.end_with?(']')
+      host = ipv6 ? address[1..-2] : address
+      plain_ip_address?(host) && (ipv6 || !host.include?(':')) && port.match?(/\A[1-9]\d*\z/) && int_in?(port.to_i, 1, MAX_PORT)
     end
 
     # Every error in a uwsgi_fleet_redis's properties.
@@ -310,7 +319,7 @@ module UwsgiFleet
     # message; +namer+ turns an error's path into the name the operator set.
     def raise_if_any!(errors, subject:, namer:, noun: 'properties')
       return true if errors.empty?
-      lines = errors.map { |e| "#{namer.call(e.path)} #{e.rule}; got #{e.value.inspect}" }
+      lines = errors.map { |e| "#{namer.call(e.path)} #{e.rule}; got #{SENSITIVE.include?(e.path.first) ? '[sensitive]' : e.value.inspect}" }
       raise InvalidConfiguration, "#{subject}: invalid #{noun}, nothing was changed:\n  " + lines.join("\n  ")
     end
 

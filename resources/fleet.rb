@@ -123,6 +123,7 @@ def node_errors
 end
 
 def existing_manifest
+  return nil unless conf_dir.is_a?(String)
   path = ::File.join(conf_dir, 'fleet.json')
   ::File.exist?(path) ? JSON.parse(::File.read(path)) : nil
 end
@@ -151,10 +152,13 @@ action_class do
   # resource's other properties say.
   def existing_plan
     m = new_resource.existing_manifest
-    props = { name: m['name'], conf_dir: new_resource.conf_dir, processes: m['ports'].size,
+    # (0.1.0's manifest: supervisor only, program_prefix, no site file or log dir of its own.)
+    defaults = UwsgiFleet::Fleet.named_defaults(new_resource.name, m.fetch('process_manager', 'supervisor'))
+    props = { name: new_resource.name, conf_dir: new_resource.conf_dir, processes: m['ports'].size,
               base_port: m['ports'].first || 1024, bind_address: m['bind_address'], threads: m['threads'],
-              user: m['user'], process_manager: m['process_manager'], instance_prefix: m['instance_prefix'],
-              site_file: m['site_file'], fifo_dir: m['fifo_dir'], log_dir: m['log_dir'], env: {} }
+              user: m['user'], process_manager: m.fetch('process_manager', 'supervisor'),
+              instance_prefix: m['instance_prefix'] || m['program_prefix'], site_file: m['site_file'] || defaults[:site_file],
+              fifo_dir: m['fifo_dir'], log_dir: m['log_dir'] || defaults[:log_dir], env: {} }
     UwsgiFleet::FleetPlan.new(props, cpus: 1)
   end
 

@@ -50,7 +50,7 @@ property :log_dir, String, default: lazy { |r| "/var/log/uwsgi_fleet/store_app_#
 
 def after_created
   super
-  errors = UwsgiFleet::Validation.store_app_errors(uwsgi_fleet_properties.merge(name: name))
+  errors = UwsgiFleet::Validation.store_app_errors(uwsgi_fleet_properties.merge(name: name), systemd: UwsgiFleet::NodeFacts.systemd?)
   UwsgiFleet::Validation.raise_if_any!(errors, subject: to_s, namer: UwsgiFleet::Validation.method(:property_name))
 end
 
@@ -80,13 +80,12 @@ action_class do
     apply_forwarder(name)
   end
 
-  # Start, restart or retire it as its file says.
+  # Start or restart it as its file says (its config and code are read at start).
   def apply_forwarder(name)
     command = if new_resource.process_manager == 'systemd'
-                "systemctl daemon-reload && if [ -e #{forwarder_pm.forwarder_file(new_resource.name)} ]; " \
-                  "then systemctl enable #{name} && systemctl restart #{name}; else systemctl disable --now #{name} || true; fi"
+                "systemctl daemon-reload && systemctl enable #{name} && systemctl restart #{name}"
               else
-                "supervisorctl reread && supervisorctl update #{name}"
+                "supervisorctl reread && supervisorctl update #{name} && supervisorctl restart #{name}"
               end
     execute "apply #{name}" do
       command command
@@ -98,12 +97,18 @@ action_class do
     name = forwarder_pm.forwarder_name(new_resource.name)
     if new_resource.process_manager == 'systemd'
       service(name) { action [:stop, :disable] }
+      file(forwarder_pm.forwarder_file(new_resource.name)) { action :delete }
+    else
+      # Its program file goes, then supervisor stops it (TERM: it finishes its batch) and forgets it.
+      file forwarder_pm.forwarder_file(new_resource.name) do
+        action :delete
+        notifies :run, "execute[retire #{name}]", :immediately
+      end
+      execute "retire #{name}" do
+        command "supervisorctl reread && supervisorctl update #{name}"
+        action :nothing
+      end
     end
-    file forwarder_pm.forwarder_file(new_resource.name) do
-      action :delete
-      notifies :run, "execute[apply #{name}]", :immediately
-    end
-    apply_forwarder(name)
   end
 end
 
