@@ -87,6 +87,24 @@ class Cluster:
         return {name: node for name, node in self.nodes.items() if name.startswith("web")}
 
 
+FIGURES = []  # (scenario, what was measured), printed at the end and written to build/cluster.md
+
+
+@pytest.fixture
+def figures():
+    return lambda scenario, text: FIGURES.append((scenario, text))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not FIGURES:
+        return
+    table = "\n".join(["| Scenario | Measured |", "|---|---|"] + [f"| {s} | {t} |" for s, t in FIGURES])
+    terminalreporter.write_line("\nScale-out scenarios:\n" + table)
+    os.makedirs(os.path.join(REPO, "build"), exist_ok=True)
+    with open(os.path.join(REPO, "build", "cluster.md"), "w") as f:
+        f.write(table + "\n")
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     with contextlib.ExitStack() as stack:

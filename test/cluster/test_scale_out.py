@@ -60,16 +60,18 @@ def spool_ids(node, project="1"):
             if n.endswith(".json")}
 
 
-def test_every_web_node_serves_a_share(cluster):
+def test_every_web_node_serves_a_share(cluster, figures):
     with Load(cluster) as load:
         time.sleep(8)
-    assert load.failures() == []
     shares = load.by_node()
+    figures("1. every web node serves a share", f"{len(load.run.results)} requests, {len(load.failures())} failed; "
+            f"shares {', '.join(f'{a}: {n}' for a, n in sorted(shares.items()))}")
+    assert load.failures() == []
     assert set(shares) == {n.address for n in cluster.web().values()}, shares
     assert min(shares.values()) >= 0.25 * sum(shares.values()), shares
 
 
-def test_a_web_node_switched_off_is_routed_around_and_loses_nothing(cluster):
+def test_a_web_node_switched_off_is_routed_around_and_loses_nothing(cluster, figures):
     web2 = cluster.nodes["web2"]
     with Load(cluster) as load:
         time.sleep(2)
@@ -84,21 +86,26 @@ def test_a_web_node_switched_off_is_routed_around_and_loses_nothing(cluster):
     client = stream_client(cluster)
     in_streams = stream_ids(client)["1"]
     on_disk = set().union(*(spool_ids(n) for n in cluster.web().values()))
-    assert set(load.run.accepted_event_ids()) <= in_streams | on_disk
+    lost = set(load.run.accepted_event_ids()) - (in_streams | on_disk)
+    figures("2. a web node's power cut", f"{len(load.run.results)} requests, {len(load.failures())} failed "
+            f"(at most its 8 threads may); {len(set(load.run.accepted_event_ids()))} accepted, {len(lost)} lost")
+    assert lost == set()
 
 
-def test_a_third_web_node_joins_under_load(cluster):
+def test_a_third_web_node_joins_under_load(cluster, figures):
     cluster.add_web_nodes("web3")
     with Load(cluster) as load:
         started = time.monotonic()
         cluster.converge("balancer", "uwsgi_fleet_balancer")
         took = time.monotonic() - started
         time.sleep(6)
+    figures("3. a third web node joins", f"{len(load.run.results)} requests, {len(load.failures())} failed; balancer "
+            f"converge {took:.0f} s; web3 answered {load.by_node()[cluster.nodes['web3'].address]}")
     assert load.failures() == [], f"balancer converge took {took:.0f} s"
     assert load.by_node()[cluster.nodes["web3"].address] > 0, load.by_node()
 
 
-def test_the_quota_holds_for_the_whole_fleet(cluster):
+def test_the_quota_holds_for_the_whole_fleet(cluster, figures):
     """Project 2 at three times its rate, spread over three web nodes: the fleet
     admits burst + rate x time, within 10 %, not three times that."""
     seconds = 15
@@ -108,12 +115,15 @@ def test_the_quota_holds_for_the_whole_fleet(cluster):
     allowed = QUOTA["burst"] + QUOTA["events_per_second"] * (last - first)
     admitted = sum(1 for r in load.run.results if r.status == 200)
     refused = [r for r in load.run.results if r.status == 429]
+    figures("4. one quota for the fleet", f"project 2 at {QUOTA['events_per_second']}/s, burst {QUOTA['burst']}, "
+            f"offered {3 * QUOTA['events_per_second']}/s over 3 web nodes: admitted {admitted}, allowed {allowed:.0f} "
+            f"({admitted / allowed:.3f}), {len(refused)} answered 429")
     assert abs(admitted - allowed) <= 0.10 * allowed, (admitted, allowed)
     assert len(refused) + admitted == len(load.run.results)
     assert len({r.backend.split(":")[0] for r in load.run.results if r.status == 200}) == 3
 
 
-def test_every_accepted_event_reaches_the_stream_once_across_a_redis_restart(cluster):
+def test_every_accepted_event_reaches_the_stream_once_across_a_redis_restart(cluster, figures):
     redis_node = cluster.nodes["redis"]
     with Load(cluster) as load:
         time.sleep(2)
@@ -126,7 +136,12 @@ def test_every_accepted_event_reaches_the_stream_once_across_a_redis_restart(clu
     deadline = time.monotonic() + 120
     while any(spool_ids(n, p) for n in cluster.web().values() for p in ACCEPTED) and time.monotonic() < deadline:
         time.sleep(1)   # the forwarders drain their backlogs
+    drained = 120 - max(0, deadline - time.monotonic())
     streams = stream_entries(client)
+    figures("5. every accepted event in the stream once", f"Redis stopped 5 s under load ({len(load.failures())} failed); "
+            f"spools drained {drained:.0f} s after; accepted {sum(map(len, ACCEPTED.values()))} over every scenario, "
+            f"in the streams {sum(len({e for e, _ in rows}) for rows in streams.values())}, "
+            f"duplicates {sum(len(rows) - len({e for e, _ in rows}) for rows in streams.values())}")
     for project, accepted in ACCEPTED.items():
         ids = [event_id for event_id, _ in streams[project]]
         counts = collections.Counter(ids)
