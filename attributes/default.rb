@@ -85,6 +85,9 @@ default['uwsgi_fleet']['app']['simulated_hop_ms'] = 2
 default['uwsgi_fleet']['app']['redis']['search'] = nil
 # redis://<address>:<port>/<db>, used when search is nil.
 default['uwsgi_fleet']['app']['redis']['url'] = nil
+# The Redis of the quota, when url is given (search finds uwsgi_fleet::redis's quota
+# instance by itself); nil: the url's.
+default['uwsgi_fleet']['app']['redis']['quota_url'] = nil
 # With a Redis: one quota for the whole fleet there (false: each node keeps its own).
 default['uwsgi_fleet']['app']['redis']['quota'] = true
 # The data bag item holding Redis's password ({ "password": "..." }), for web nodes and the Redis node.
@@ -93,6 +96,8 @@ default['uwsgi_fleet']['redis']['data_bag_item'] = 'redis'
 # uwsgi_fleet::redis: the private address Redis listens on (required), its port, its AOF fsync policy.
 default['uwsgi_fleet']['redis']['bind_address'] = nil
 default['uwsgi_fleet']['redis']['port'] = 6379
+# Its second instance, for the quota, without persistence.
+default['uwsgi_fleet']['redis']['quota_port'] = 6380
 default['uwsgi_fleet']['redis']['appendfsync'] = 'always'
 # uwsgi_fleet::balancer: the web nodes, by Chef search in this node's environment;
 # where it serves (nil: every address).

@@ -22,7 +22,7 @@ module UwsgiFleet
       user: %w(web user), projects: %w(app projects), spool_dir: %w(app spool_dir),
       rate_limit: %w(app rate_limit), max_event_bytes: %w(app max_event_bytes),
       max_body_size: %w(web nginx client_max_body_size), simulated_hops: %w(app simulated_hops),
-      simulated_hop_ms: %w(app simulated_hop_ms), redis_url: %w(app redis url),
+      simulated_hop_ms: %w(app simulated_hop_ms), redis_url: %w(app redis url), quota_redis_url: %w(app redis quota_url),
       process_manager: %w(web process_manager)
     }.freeze
 
@@ -48,12 +48,13 @@ module UwsgiFleet
     end
 
     # +redis+: { url:, password: } of the shared Redis the recipe found, if any.
+    # +redis+: { url:, quota_url:, password: } of the shared Redis the recipe found, if any.
     def store_app_properties(attrs, redis = {})
       url = redis[:url] || attrs.dig('app', 'redis', 'url')
-      shared_quota = attrs.dig('app', 'redis', 'quota') != false
+      quota_url = (redis[:quota_url] || attrs.dig('app', 'redis', 'quota_url') || url if attrs.dig('app', 'redis', 'quota') != false)
       properties(STORE_APP, attrs).merge(LEGACY_STORE_APP).merge(
-        redis_url: url, redis_password: redis[:password],
-        quota_backend: StoreApp.quota_backend(shared_quota && url), forward_events: StoreApp.forwarding?(url)
+        redis_url: url, quota_redis_url: quota_url, redis_password: redis[:password],
+        quota_backend: StoreApp.quota_backend(quota_url), forward_events: StoreApp.forwarding?(url)
       )
     end
 
@@ -88,12 +89,12 @@ module UwsgiFleet
                Validation.store_app_errors(store_app_properties(attrs, redis), systemd: systemd).map { |e| named(e, STORE_APP) }
       quota = attrs.dig('app', 'redis', 'quota')
       errors << Validation::Error.new(["node['uwsgi_fleet']['app']['redis']['quota']"], 'must be true or false', quota) unless [true, false].include?(quota)
-      Validation.raise_if_any!(errors.uniq { |e| [e.path, e.rule] }, subject: 'uwsgi_fleet', namer: ->(path) { path.first }, noun: 'attributes')
+      Validation.raise_if_any!(errors.uniq { |e| [e.path, e.rule] }, subject: 'uwsgi_fleet', namer: :first.to_proc, noun: 'attributes')
     end
 
     # The error with its path turned into the attribute's name (sensitive values stay hidden).
     def named(error, map)
-      value = Validation::SENSITIVE.include?(error.path.first) ? '[sensitive]' : error.value
+      value = Validation::SENSITIVE.include?(error.path.first) ? Validation::HIDDEN : error.value
       Validation::Error.new([namer(map).call(error.path)], error.rule, value)
     end
   end

@@ -31,7 +31,7 @@ module UwsgiFleet
         conf_dir: "/etc/uwsgi_fleet/#{name}", fifo_dir: "/var/lib/uwsgi_fleet/#{name}",
         log_dir: "/var/log/uwsgi_fleet/#{name}", upstream: "uwsgi_fleet_#{name}",
         site_file: "/etc/nginx/conf.d/uwsgi_fleet_#{name}.conf",
-        instance_prefix: process_manager == 'systemd' ? "uwsgi-fleet-#{name}" : "uwsgi_fleet_#{name}_",
+        instance_prefix: process_manager == 'systemd' ? "uwsgi-fleet-#{name}" : "uwsgi_fleet_#{name}_"
       }
     end
 

@@ -33,16 +33,21 @@ module UwsgiFleet
     end
 
     # redis://<address>:<port>/0 of the Redis node (uwsgi_fleet::redis).
-    def redis_url(attrs)
+    def redis_url(attrs, port_key = 'port')
       address = value(attrs, 'uwsgi_fleet', 'redis', 'bind_address')
       raise InvalidConfiguration, 'uwsgi_fleet: the Redis node found has no bind_address yet (has it converged?)' unless address
-      "redis://#{Fleet.host_port(address, value(attrs, 'uwsgi_fleet', 'redis', 'port'))}/0"
+      "redis://#{Fleet.host_port(address, value(attrs, 'uwsgi_fleet', 'redis', port_key))}/0"
+    end
+
+    # Its quota instance (no persistence).
+    def quota_url(attrs)
+      redis_url(attrs, 'quota_port')
     end
 
     # attrs[k1][k2]..., nil where a level is missing (a search result is a
     # Chef::Node, which answers [] but not dig).
     def value(attrs, *keys)
-      keys.reduce(attrs) { |level, key| level.nil? ? nil : level[key] }
+      keys.reduce(attrs) { |acc, elem| acc.nil? ? nil : acc[elem] }
     end
   end
 end

@@ -30,8 +30,8 @@ module UwsgiFleet
     end
 
     # With a shared Redis, the quota is the fleet's and events are forwarded to it.
-    def quota_backend(redis_url)
-      redis_url ? 'redis' : 'local'
+    def quota_backend(quota_redis_url)
+      quota_redis_url ? 'redis' : 'local'
     end
 
     def forwarding?(redis_url)
@@ -61,20 +61,21 @@ module UwsgiFleet
     def quota(props)
       local = { 'backend' => 'local', 'state_file' => ::File.join(props[:spool_dir], '.quota') }
       return local unless props[:quota_backend] == 'redis'
-      local.merge('backend' => 'redis', 'url' => redis_url(props), 'key_prefix' => QUOTA_PREFIX, 'timeout_ms' => 50)
+      local.merge('backend' => 'redis', 'url' => with_password(props[:quota_redis_url], props), 'key_prefix' => QUOTA_PREFIX,
+                  'timeout_ms' => 50)
     end
 
     # Where the forwarder moves accepted events: a Redis stream per project.
     def stream(props)
-      return nil unless props[:forward_events]
-      { 'url' => redis_url(props), 'key_prefix' => STREAM_PREFIX, 'batch' => 100,
+      return unless props[:forward_events]
+      { 'url' => with_password(props[:redis_url], props), 'key_prefix' => STREAM_PREFIX, 'batch' => 100,
         'status_file' => ::File.join(props[:spool_dir], '.forwarder-status.json'), 'dedup_seconds' => 3600 }
     end
 
     # redis://:<password>@host:port/db (the config is 0640 root:<user>), the
     # password percent-encoded (the app's Redis client decodes it).
-    def redis_url(props)
-      props[:redis_url].sub('redis://', "redis://:#{ERB::Util.url_encode(props[:redis_password])}@")
+    def with_password(url, props)
+      url.sub('redis://', "redis://:#{ERB::Util.url_encode(props[:redis_password])}@")
     end
 
     # The forwarder's arguments (the app's own module, with this app's config).

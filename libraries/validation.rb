@@ -38,7 +38,8 @@ module UwsgiFleet
     # Characters that would end or escape an nginx directive. A regex that
     # nginx rejects still gets through here, and `nginx -t` stops it.
     SERVER_NAME = /\A[^\s;{}'"#\\]+( [^\s;{}'"#\\]+)*\z/.freeze
-    PREFIX = /\A[a-z][a-z0-9_-]{0,40}\z/.freeze
+    # Up to 50: room for the default prefixes of the longest fleet name.
+    PREFIX = /\A[a-z][a-z0-9_-]{0,49}\z/.freeze
     MAX_PORT = 65_535
     MIB = 1024**2
 
@@ -144,7 +145,7 @@ module UwsgiFleet
       conf_dir: directory_path,
       fifo_dir: directory_path,
       log_dir: directory_path,
-      instance_prefix: pattern(PREFIX, 'must be lowercase letters, digits, _ and -, starting with a letter'),
+      instance_prefix: pattern(PREFIX, 'must be lowercase letters, digits, _ and -, starting with a letter (up to 50)'),
       upstream: pattern(UPSTREAM, 'must be lowercase letters, digits and _, starting with a letter (up to 63)'),
       site_file: nginx_path('must be an absolute path ending in .conf under /etc/nginx (no .. or %)', '.conf'),
     }.freeze
@@ -156,7 +157,10 @@ module UwsgiFleet
     REDIS_URL = Rule.new('must be redis://<address>:<port>/<db> (IPv6 in brackets; the password is given apart), or nil',
                          ->(v) { v.nil? || (v.is_a?(String) && v.match?(%r{\Aredis://([^\s@/:\[\]]+|\[[0-9a-fA-F:.]+\])(:\d+)?/\d{1,2}\z})) })
     # Values never printed in a message.
-    SENSITIVE = %i(password redis_password).freeze
+    # (A Redis URL may carry a password too, against its rule.)
+    SENSITIVE = %i(password redis_password redis_url quota_redis_url).freeze
+    # What a message shows instead of a sensitive value.
+    HIDDEN = Object.new.tap { |o| o.define_singleton_method(:inspect) { '[sensitive]' } }.freeze
 
     RATE_LIMIT = Rule.new("must be { 'events_per_second' => 0.001..1000000, 'burst' => 1..10000000 }",
                           lambda { |v|
@@ -176,6 +180,7 @@ module UwsgiFleet
       config_path: absolute_path,
       key_path: absolute_path,
       redis_url: REDIS_URL,
+      quota_redis_url: REDIS_URL,
       redis_password: optional(REDIS_PASSWORD),
       quota_backend: one_of(%w(local redis)),
       forward_events: boolean,
@@ -268,10 +273,14 @@ module UwsgiFleet
 
     # The Redis settings depend on each other: a backend or a stream needs a URL and a password.
     def redis_use_errors(props)
-      uses = props[:quota_backend] == 'redis' || props[:forward_events] == true
-      return [] unless uses && (props[:redis_url].nil? || props[:redis_password].nil?)
-      [Error.new([:redis_url], 'and redis_password must be set when quota_backend is redis or forward_events is true',
-                 props[:redis_url])]
+      errors = []
+      if props[:forward_events] == true && (props[:redis_url].nil? || props[:redis_password].nil?)
+        errors << Error.new([:redis_url], 'and redis_password must be set when forward_events is true', props[:redis_url])
+      end
+      if props[:quota_backend] == 'redis' && (props[:quota_redis_url].nil? || props[:redis_password].nil?)
+        errors << Error.new([:quota_redis_url], 'and redis_password must be set when quota_backend is redis', props[:quota_redis_url])
+      end
+      errors
     end
 
     # Every error in a uwsgi_fleet_balancer's properties.
@@ -292,12 +301,15 @@ module UwsgiFleet
       address, _, port = value.to_s.rpartition(':')
       ipv6 = address.start_with?('[') && address.end_with?(']')
       host = ipv6 ? address[1..-2] : address
-      plain_ip_address?(host) && (ipv6 || !host.include?(':')) && port.match?(/\A[1-9]\d*\z/) && int_in?(port.to_i, 1, MAX_PORT)
+      plain_ip_address?(host) && ipv6 == host.include?(':') && port.match?(/\A[1-9]\d*\z/) && int_in?(port.to_i, 1, MAX_PORT)
     end
 
     # Every error in a uwsgi_fleet_redis's properties.
     def redis_errors(props)
-      (REDIS.map { |key, rule| rule.error(key, props[key]) } << name_error(props[:name])).compact
+      errors = REDIS.map { |key, rule| rule.error(key, props[key]) } << name_error(props[:name])
+      errors << Error.new([:quota_port], 'must be an integer from 1024 to 65535 other than port', props[:quota_port]) \
+        unless int_in?(props[:quota_port], 1024, MAX_PORT) && props[:quota_port] != props[:port]
+      errors.compact
     end
 
     def body_buffer_errors(props)
@@ -319,7 +331,7 @@ module UwsgiFleet
     # message; +namer+ turns an error's path into the name the operator set.
     def raise_if_any!(errors, subject:, namer:, noun: 'properties')
       return true if errors.empty?
-      lines = errors.map { |e| "#{namer.call(e.path)} #{e.rule}; got #{SENSITIVE.include?(e.path.first) ? '[sensitive]' : e.value.inspect}" }
+      lines = errors.map { |e| "#{namer.call(e.path)} #{e.rule}; got #{(SENSITIVE.include?(e.path.first) ? HIDDEN : e.value).inspect}" }
       raise InvalidConfiguration, "#{subject}: invalid #{noun}, nothing was changed:\n  " + lines.join("\n  ")
     end
 

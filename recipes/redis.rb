@@ -10,6 +10,7 @@ redis = node['uwsgi_fleet']['redis']
 uwsgi_fleet_redis 'default' do
   bind_address redis['bind_address']
   port redis['port']
+  quota_port redis['quota_port']
   appendfsync redis['appendfsync']
   password data_bag_item(redis['data_bag'], redis['data_bag_item'])['password']
 end

@@ -8,8 +8,9 @@
 # resources themselves (documentation/uwsgi_fleet.md).
 attrs = node['uwsgi_fleet'].to_hash
 
-# A shared Redis (scaled out): found by Chef search in this environment, or
-# named; its password from a data bag item.
+# A shared Redis (scaled out): found by Chef search in this environment (its
+# events instance and its quota instance), or named; its password from a data
+# bag item.
 redis = {}
 if (query = attrs.dig('app', 'redis', 'search'))
   query = UwsgiFleet::Search.in_environment(query, node.chef_environment)
@@ -17,6 +18,7 @@ if (query = attrs.dig('app', 'redis', 'search'))
   raise UwsgiFleet::InvalidConfiguration, "uwsgi_fleet: the Redis search #{query.inspect} found #{found.size} nodes; " \
                                           'it must find exactly one' unless found.size == 1
   redis[:url] = UwsgiFleet::Search.redis_url(found.first)
+  redis[:quota_url] = UwsgiFleet::Search.quota_url(found.first)
 end
 if redis[:url] || attrs.dig('app', 'redis', 'url')
   redis[:password] = data_bag_item(attrs['redis']['data_bag'], attrs['redis']['data_bag_item'])['password']

@@ -18,78 +18,78 @@ description 'nginx in front of N single-process, multi-threaded uWSGI instances 
 # -- the instances -----------------------------------------------------------
 
 property :processes, [Integer, String], default: 'auto',
-         description: "Number of uWSGI instances: an integer, or 'auto' (the node's CPU count, at least 2)"
+                                        description: "Number of uWSGI instances: an integer, or 'auto' (the node's CPU count, at least 2)"
 property :threads, Integer, default: 4,
-         description: 'Threads per instance (each instance is one uWSGI worker process): 1-256'
+                            description: 'Threads per instance (each instance is one uWSGI worker process): 1-256'
 property :base_port, Integer, default: 9000,
-         description: 'Instance i listens on base_port + i: 1024-65535'
+                              description: 'Instance i listens on base_port + i: 1024-65535'
 property :bind_address, String, default: '127.0.0.1',
-         description: 'The address the instances listen on, and only there; nginx is the public face'
+                                description: 'The address the instances listen on, and only there; nginx is the public face'
 property :user, String, default: 'uwsgi_fleet',
-         description: 'Unprivileged system user that runs uWSGI (created if missing; not root)'
+                        description: 'Unprivileged system user that runs uWSGI (created if missing; not root)'
 property :listen_backlog, Integer, default: 1024,
-         description: "uWSGI's listen backlog per instance: 1 to the kernel's net.core.somaxconn"
+                                   description: "uWSGI's listen backlog per instance: 1 to the kernel's net.core.somaxconn"
 property :buffer_size, Integer, default: 65_535,
-         description: "uWSGI's request header buffer, 4096-65535 (65535 is above anything nginx forwards)"
+                                description: "uWSGI's request header buffer, 4096-65535 (65535 is above anything nginx forwards)"
 property :harakiri, Integer, default: 60,
-         description: 'Seconds before uWSGI kills a stuck request (1-3600); a stop waits this long + 5 s'
+                             description: 'Seconds before uWSGI kills a stuck request (1-3600); a stop waits this long + 5 s'
 property :process_manager, String, default: 'supervisor',
-         description: "What runs the instances: 'supervisor' (a program per instance) or 'systemd' (a template unit)"
+                                   description: "What runs the instances: 'supervisor' (a program per instance) or 'systemd' (a template unit)"
 
 # -- the app -----------------------------------------------------------------
 
-property :store_app, [String, nil], default: nil,
-         description: 'Run this uwsgi_fleet_store_app (declared before this fleet); or set app_module or wsgi_file'
-property :app_module, [String, nil], default: nil,
-         description: 'The WSGI callable to load, as package.module[:callable]'
-property :wsgi_file, [String, nil], default: nil,
-         description: 'A WSGI file to load instead of app_module (absolute path)'
+property :store_app, [String, nil],
+                                    description: 'Run this uwsgi_fleet_store_app (declared before this fleet); or set app_module or wsgi_file'
+property :app_module, [String, nil],
+                                     description: 'The WSGI callable to load, as package.module[:callable]'
+property :wsgi_file, [String, nil],
+                                    description: 'A WSGI file to load instead of app_module (absolute path)'
 property :chdir, String, default: '/opt/uwsgi_fleet',
-         description: 'Working directory of each instance (absolute path)'
+                         description: 'Working directory of each instance (absolute path)'
 property :pythonpath, Array, default: lazy { |r| [r.chdir] },
-         description: 'Directories added to sys.path (absolute paths)'
-property :virtualenv, [String, nil], default: nil,
-         description: 'A virtualenv to run in (uWSGI --virtualenv); nil uses the system python3'
+                             description: 'Directories added to sys.path (absolute paths)'
+property :virtualenv, [String, nil],
+                                     description: 'A virtualenv to run in (uWSGI --virtualenv); nil uses the system python3'
 property :env, Hash, default: {},
-         description: "Extra environment variables for the app, e.g. { 'DJANGO_SETTINGS_MODULE' => 'app.settings' }"
+                     description: "Extra environment variables for the app, e.g. { 'DJANGO_SETTINGS_MODULE' => 'app.settings' }"
 
 # -- nginx -------------------------------------------------------------------
 
 property :listen, Integer, default: 80,
-         description: 'The port nginx serves this fleet on (not one of the instance ports)'
-property :listen_address, [String, nil], default: nil,
-         description: 'The address nginx serves this fleet on, e.g. the private address a balancer reaches; nil: every address'
+                           description: 'The port nginx serves this fleet on (not one of the instance ports)'
+property :listen_address, [String, nil],
+                                         description: 'The address nginx serves this fleet on, e.g. the private address a balancer reaches; nil: every address'
 property :server_name, String, default: '_',
-         description: "nginx server names, space separated (no ; { } ' \" # \\)"
+                               description: "nginx server names, space separated (no ; { } ' \" # \\)"
 property :default_server, [true, false], default: false,
-         description: "Whether this fleet is nginx's default server on its port"
+                                         description: "Whether this fleet is nginx's default server on its port"
 property :client_max_body_size, String, default: '2m',
-         description: "Largest request body, as an nginx size from '1m' to '1g' (Sentry events reach 1 MB)"
+                                        description: "Largest request body, as an nginx size from '1m' to '1g' (Sentry events reach 1 MB)"
 property :client_body_buffer_size, String, default: '1m',
-         description: "Bodies up to this size stay in memory: an nginx size from '8k' to client_max_body_size"
+                                           description: "Bodies up to this size stay in memory: an nginx size from '8k' to client_max_body_size"
 property :balance, String, default: 'least_conn',
-         description: 'Upstream balancing: least_conn (as Sentry), round_robin, random_two or ip_hash'
+                           description: 'Upstream balancing: least_conn (as Sentry), round_robin, random_two or ip_hash'
 property :client_timeout, Integer, default: 10,
-         description: 'Seconds of silence (header, body, send) before nginx cuts a client off: 1-300'
+                                   description: 'Seconds of silence (header, body, send) before nginx cuts a client off: 1-300'
 property :remove_sites, Array, default: [],
-         description: 'nginx files this fleet replaces, removed with its own (e.g. Debian\'s default site when this is the default server on :80)'
-property :nginx_main_config, [String, nil], default: nil,
-         description: 'Text for /etc/nginx/nginx.conf, installed with this fleet (nil: the main config is left alone)'
+                               description: 'nginx files this fleet replaces, removed with its own (e.g. Debian\'s default site when this is the default server on :80)'
+property :nginx_main_config, [String, nil],
+                                            description: 'Text for /etc/nginx/nginx.conf, installed with this fleet (nil: the main config is left alone)'
 
 # -- names and places (each fleet its own) -----------------------------------
 
 property :conf_dir, String, default: lazy { |r| UwsgiFleet::Fleet.named_defaults(r.name, r.process_manager)[:conf_dir] },
-         description: 'Where the fleet manifest (fleet.json) lives: /etc/uwsgi_fleet/<name>'
+                            description: 'Where the fleet manifest (fleet.json) lives: /etc/uwsgi_fleet/<name>'
 property :fifo_dir, String, default: lazy { |r| UwsgiFleet::Fleet.named_defaults(r.name, r.process_manager)[:fifo_dir] },
-         description: "The instances' master FIFOs: /var/lib/uwsgi_fleet/<name>"
+                            description: "The instances' master FIFOs: /var/lib/uwsgi_fleet/<name>"
 property :log_dir, String, default: lazy { |r| UwsgiFleet::Fleet.named_defaults(r.name, r.process_manager)[:log_dir] },
-         description: "The instances' logs: /var/log/uwsgi_fleet/<name>"
+                           description: "The instances' logs: /var/log/uwsgi_fleet/<name>"
 property :instance_prefix, String, default: lazy { |r| UwsgiFleet::Fleet.named_defaults(r.name, r.process_manager)[:instance_prefix] },
-         description: 'Supervisor programs are <prefix><port>: uwsgi_fleet_<name>_; systemd units <prefix>@<port>: uwsgi-fleet-<name>'
+                                   description: 'Supervisor programs are <prefix><port>: uwsgi_fleet_<name>_; systemd units <prefix>@<port>: uwsgi-fleet-<name>'
 property :upstream, String, default: lazy { |r| UwsgiFleet::Fleet.named_defaults(r.name, r.process_manager)[:upstream] },
-         description: "The nginx upstream's name: uwsgi_fleet_<name>"
+                            description: "The nginx upstream's name: uwsgi_fleet_<name>"
 property :site_file, String, default: lazy { |r| UwsgiFleet::Fleet.named_defaults(r.name, r.process_manager)[:site_file] },
-         description: "This fleet's nginx file (upstream and server): /etc/nginx/conf.d/uwsgi_fleet_<name>.conf"
+                             description: "This fleet's nginx file (upstream and server): /etc/nginx/conf.d/uwsgi_fleet_<name>.conf"
 
 # Every rule, checked at once when the resource is declared: a bad value stops
 # the run before anything on the node changes, with one message naming them all.
@@ -123,7 +123,7 @@ def node_errors
 end
 
 def existing_manifest
-  return nil unless conf_dir.is_a?(String)
+  return unless conf_dir.is_a?(String)
   path = ::File.join(conf_dir, 'fleet.json')
   ::File.exist?(path) ? JSON.parse(::File.read(path)) : nil
 end
@@ -152,13 +152,15 @@ action_class do
   # resource's other properties say.
   def existing_plan
     m = new_resource.existing_manifest
-    # (0.1.0's manifest: supervisor only, program_prefix, no site file or log dir of its own.)
+    # 0.1.0's manifest: supervisor only, program_prefix, and its FIFOs, logs and
+    # nginx config in shared places; its own defaults stand in (never a shared parent).
+    legacy = !m.key?('process_manager')
     defaults = UwsgiFleet::Fleet.named_defaults(new_resource.name, m.fetch('process_manager', 'supervisor'))
     props = { name: new_resource.name, conf_dir: new_resource.conf_dir, processes: m['ports'].size,
               base_port: m['ports'].first || 1024, bind_address: m['bind_address'], threads: m['threads'],
               user: m['user'], process_manager: m.fetch('process_manager', 'supervisor'),
               instance_prefix: m['instance_prefix'] || m['program_prefix'], site_file: m['site_file'] || defaults[:site_file],
-              fifo_dir: m['fifo_dir'], log_dir: m['log_dir'] || defaults[:log_dir], env: {} }
+              fifo_dir: legacy ? defaults[:fifo_dir] : m['fifo_dir'], log_dir: m['log_dir'] || defaults[:log_dir], env: {} }
     UwsgiFleet::FleetPlan.new(props, cpus: 1)
   end
 

@@ -14,39 +14,41 @@ use 'partial/_packages'
 description 'The embedded Sentry-compatible store endpoint: code, config (projects, keys, limits) and spool'
 
 property :projects, Hash, default: {},
-         description: "{ '<digits>' => { 'public_key' => '<32 hex>', 'rate_limit' => {...} } }; empty: project 1 with a random key, kept in key_path"
+                          description: "{ '<digits>' => { 'public_key' => '<32 hex>', 'rate_limit' => {...} } }; empty: project 1 with a random key, kept in key_path"
 property :spool_dir, String, default: lazy { |r| "/var/spool/uwsgi_fleet/#{r.name}" },
-         description: 'One JSON file per accepted event, under <spool_dir>/<project id>/ (absolute path, not /)'
+                             description: 'One JSON file per accepted event, under <spool_dir>/<project id>/ (absolute path, not /)'
 property :rate_limit, Hash, default: { 'events_per_second' => 1000, 'burst' => 2000 },
-         description: "Rate limit of projects without their own: { 'events_per_second' => 0.001-1000000, 'burst' => 1-10000000 }, for every instance on the node together"
+                            description: "Rate limit of projects without their own: { 'events_per_second' => 0.001-1000000, 'burst' => 1-10000000 }, for every instance on the node together"
 property :max_event_bytes, Integer, default: 1_048_576,
-         description: "Cap on an event's decoded size, 1-20 MiB (Relay's max_event_size is 1 MiB)"
+                                    description: "Cap on an event's decoded size, 1-20 MiB (Relay's max_event_size is 1 MiB)"
 property :max_body_size, String, default: '2m',
-         description: "Cap on a request body as received, as an nginx size ('1m'-'1g'); keep it at the fleet's client_max_body_size"
+                                 description: "Cap on a request body as received, as an nginx size ('1m'-'1g'); keep it at the fleet's client_max_body_size"
 property :simulated_hops, Integer, default: 0,
-         description: 'Simulated network hops (auth and quota lookups) per request, 0-10; for the benchmark'
+                                   description: 'Simulated network hops (auth and quota lookups) per request, 0-10; for the benchmark'
 property :simulated_hop_ms, Numeric, default: 2,
-         description: 'Milliseconds per simulated hop, 0-1000'
+                                     description: 'Milliseconds per simulated hop, 0-1000'
 property :user, String, default: 'uwsgi_fleet',
-         description: 'The user of the fleet that runs the app: it reads the config and owns the spool'
+                        description: 'The user of the fleet that runs the app: it reads the config and owns the spool'
 property :install_dir, String, default: lazy { |r| "/opt/uwsgi_fleet/#{r.name}" },
-         description: 'The app is installed as <install_dir>/store_app'
+                               description: 'The app is installed as <install_dir>/store_app'
 property :config_path, String, default: lazy { |r| "/etc/uwsgi_fleet/#{r.name}/store_app.json" },
-         description: 'Where its config goes (0640 root:<user>: it holds the project keys)'
+                               description: 'Where its config goes (0640 root:<user>: it holds the project keys)'
 property :key_path, String, default: lazy { |r| "/etc/uwsgi_fleet/#{r.name}/default_project.key" },
-         description: "Where the default project's random key is kept when projects is empty (0600 root)"
-property :redis_url, [String, nil], default: nil,
-         description: 'The shared Redis (uwsgi_fleet_redis), redis://<address>:<port>/<db>; nil: no Redis'
-property :redis_password, [String, nil], default: nil, sensitive: true,
-         description: "Redis's password (keep it in a data bag)"
-property :quota_backend, String, default: lazy { |r| UwsgiFleet::StoreApp.quota_backend(r.redis_url) },
-         description: "'local': one bucket per project for the node; 'redis': one for the whole fleet, in Redis"
+                            description: "Where the default project's random key is kept when projects is empty (0600 root)"
+property :redis_url, [String, nil],
+                                    description: 'The shared Redis (uwsgi_fleet_redis), redis://<address>:<port>/<db>; nil: no Redis'
+property :quota_redis_url, [String, nil], default: lazy { |r| r.redis_url },
+                                          description: "The Redis of the fleet's quota (uwsgi_fleet_redis's quota instance, no persistence); nil: the node's own"
+property :redis_password, [String, nil], sensitive: true,
+                                         description: "Redis's password (keep it in a data bag)"
+property :quota_backend, String, default: lazy { |r| UwsgiFleet::StoreApp.quota_backend(r.quota_redis_url) },
+                                 description: "'local': one bucket per project for the node; 'redis': one for the whole fleet, in Redis"
 property :forward_events, [true, false], default: lazy { |r| UwsgiFleet::StoreApp.forwarding?(r.redis_url) },
-         description: 'Run the forwarder, which moves accepted events into a Redis stream per project'
+                                         description: 'Run the forwarder, which moves accepted events into a Redis stream per project'
 property :process_manager, String, default: 'supervisor',
-         description: "What runs the forwarder: 'supervisor' or 'systemd'"
+                                   description: "What runs the forwarder: 'supervisor' or 'systemd'"
 property :log_dir, String, default: lazy { |r| "/var/log/uwsgi_fleet/store_app_#{r.name}" },
-         description: "The forwarder's log: <log_dir>/forwarder.log"
+                           description: "The forwarder's log: <log_dir>/forwarder.log"
 
 def after_created
   super
@@ -66,7 +68,8 @@ action_class do
   # The forwarder as a supervisor program or a systemd unit, running as the app user.
   def forwarder
     pm = forwarder_pm
-    name, path = pm.forwarder_name(new_resource.name), pm.forwarder_file(new_resource.name)
+    name = pm.forwarder_name(new_resource.name)
+    path = pm.forwarder_file(new_resource.name)
     systemd = new_resource.process_manager == 'systemd'
     template path do
       cookbook 'uwsgi_fleet'
@@ -114,7 +117,7 @@ end
 
 action :create do
   packages = UwsgiFleet::Packages::STORE_APP
-  packages += %w(python3-redis) if new_resource.redis_url
+  packages += %w(python3-redis) if new_resource.redis_url || new_resource.quota_redis_url
   packages += forwarder_pm::PACKAGES if new_resource.forward_events
   install_packages(packages)
   user new_resource.user do

@@ -57,7 +57,14 @@ NGINX_DIR = "/etc/nginx"
 
 def load_manifest(path=MANIFEST):
     with open(path) as f:
-        return json.load(f)
+        manifest = json.load(f)
+    if "process_manager" not in manifest:
+        # 0.1.0's manifest (a node not yet upgraded): supervisor programs <program_prefix><port>.
+        prefix = manifest.get("program_prefix", "uwsgi_fleet_")
+        manifest.update(name=manifest.get("name", "default"), process_manager="supervisor",
+                        instance_name=prefix + "{port}",
+                        instance_file=f"/etc/supervisor/conf.d/{prefix}{{port}}.conf")
+    return manifest
 
 
 def find_manifest(fleet=None, root=MANIFEST_DIR):

@@ -297,3 +297,14 @@ def test_tail_passes_its_own_arguments_to_the_stream_reader(monkeypatch):
     assert seen["env"]["PYTHONPATH"] == "/opt/x"
     with pytest.raises(SystemExit):
         ctl.main(["--manifest", "/m.json", "health", "--project", "1"])
+
+
+def test_a_manifest_from_release_0_1_0_is_read_as_supervisor_programs(tmp_path):
+    """Deleting or applying on a node not yet upgraded must not die on the old manifest."""
+    path = tmp_path / "fleet.json"
+    path.write_text(json.dumps({"ports": [9000], "program_prefix": "uwsgi_fleet_", "bind_address": "127.0.0.1"}))
+    manifest = ctl.load_manifest(str(path))
+    pm = ctl.process_manager(manifest)
+    assert isinstance(pm, ctl.Supervisor)
+    assert pm.name(9000) == "uwsgi_fleet_9000"
+    assert manifest["instance_file"].format(port=9000) == "/etc/supervisor/conf.d/uwsgi_fleet_9000.conf"
