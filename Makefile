@@ -19,7 +19,7 @@ export CHEF_LICENSE := accept-no-persist
 export PYTHONDONTWRITEBYTECODE := 1
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: converge test deps deps-test lint unit chefspec nodes kitchen server-flow reliability cluster bench bench-smoke clean
+.PHONY: converge test lane-suites lane-load deps deps-test lint unit chefspec nodes kitchen server-flow reliability cluster bench bench-smoke clean
 
 ## converge: install Chef from gems and converge this node with the default app
 converge: deps
@@ -30,8 +30,16 @@ converge: deps
 ## test: cookstyle, unit tests (pytest + ChefSpec), the test nodes and the init-script path, kitchen
 ## suites, the chef-zero + knife flow, reliability under load, and a seconds-long smoke run of the
 ## benchmark harness. Every converge is on a fresh node (test/nodes), never on this host.
-test: deps deps-test lint unit chefspec nodes kitchen server-flow reliability cluster bench-smoke
+test: deps deps-test lint unit chefspec
+	$(MAKE) --no-print-directory -j2 --output-sync=recurse lane-suites lane-load
 	@echo "make test: all passed"
+
+# The node tests in two lanes side by side (each lane's output is printed when it ends):
+# the Kitchen suites, and the load-bearing ones. Nodes share one image and network.
+lane-suites:
+	$(MAKE) --no-print-directory -j1 nodes kitchen
+lane-load:
+	$(MAKE) --no-print-directory -j1 server-flow reliability cluster bench-smoke
 
 deps:
 	@dpkg -s $(APT_BUILD) >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $(APT_BUILD); }

@@ -278,21 +278,41 @@ def destroy(name):
                 network.run("ip", "link", "del", node["veth"], check=False)
                 time.sleep(0.1)
         shutil.rmtree(node_dir(name), ignore_errors=True)
-        if not names():
+        if not names() and not _holders():
             network.down()
             # Images of an older key (Gemfile.lock or CA changed) are dead weight now.
             image.prune(image.image_key())
 
 
+HOLDS_DIR = os.path.join(settings.STATE_DIR, "holds")
+
+
+def _holders():
+    """Live processes holding the network up without a node (see network_up)."""
+    live = []
+    for entry in os.listdir(HOLDS_DIR) if os.path.isdir(HOLDS_DIR) else []:
+        try:
+            os.kill(int(entry), 0)
+            live.append(entry)
+        except (ProcessLookupError, ValueError):
+            os.unlink(os.path.join(HOLDS_DIR, entry))
+    return live
+
+
 def network_up():
-    """The node network without a node yet (for a server the nodes will reach)."""
+    """The node network without a node yet (for a server the nodes will reach):
+    this process holds it up until network_down_if_unused."""
     with locked():
         network.up()
+        os.makedirs(HOLDS_DIR, exist_ok=True)
+        open(os.path.join(HOLDS_DIR, str(os.getpid())), "w").close()
 
 
 def network_down_if_unused():
     with locked():
-        if not names():
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(HOLDS_DIR, str(os.getpid())))
+        if not names() and not _holders():
             network.down()
 
 

@@ -119,8 +119,8 @@ def test_bad_operator_input_changes_nothing_live(attributes, cause, report, supe
     assert "server_name _;" in support.NODE.read(support.manifest()["site_file"])
 
 
-# 2.4 s a request: long enough that SSH round trips to the node fit inside one.
-SLOW = {"uwsgi_fleet": {"app": {"simulated_hops": 3, "simulated_hop_ms": 800}}}
+# 4 s a request: long enough that SSH round trips to the node fit inside one, on a busy machine too.
+SLOW = {"uwsgi_fleet": {"app": {"simulated_hops": 5, "simulated_hop_ms": 800}}}
 
 
 def slow_requests_to(port, count):
@@ -149,7 +149,7 @@ def test_stop_lets_in_flight_requests_finish_and_term_would_not(report, process_
     with support.restored_defaults():
         support.converge_ok(SLOW)
         with support.Load(rate=2) as load:
-            pending = slow_requests_to(port, threads)  # inside their 2.4 s of hops, or queued
+            pending = slow_requests_to(port, threads)  # inside their 4 s of hops, or queued
             queued = accept_queue(port)
             started = time.monotonic()
             support.stop_instances([port])
