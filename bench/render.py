@@ -39,7 +39,7 @@ def render_nginx(conf, *, listen_port, backend_ports, workdir, balance=True, pro
     `balance=False` drops the balancing directive (round robin); `proxy=True`
     turns the uwsgi_* directives into their proxy_* twins (gunicorn)."""
     conf = _sub(r"^(\s*)pid\s+[^;]+;", rf"\1pid {workdir}/nginx.pid;", conf, "pid")
-    conf = _sub(r"^(\s*)access_log\s+\S+", rf"\1access_log {workdir}/access.log", conf, "access_log")
+    conf = _sub(r"^(\s*)access_log\s+[^;\s]+", rf"\1access_log {workdir}/access.log", conf, "access_log")
     conf = _sub(r"^(\s*)error_log\s+[^;\s]+", rf"\1error_log {workdir}/error.log", conf, "error_log")
     # Relative includes resolve against the config's directory, which is now workdir.
     conf = re.sub(r"^(\s*include\s+)(?!/)([^;]+);", r"\1/etc/nginx/\2;", conf, flags=re.M)
