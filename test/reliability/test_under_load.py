@@ -26,6 +26,21 @@ def test_the_load_counts_failures_control(report, supervisor_node):
     assert load.lost_events() == []
 
 
+def test_overload_is_shed_at_once_with_retry_after(report, supervisor_node):
+    """Far past what the fleet serves (a few times its rate, for 2 s): the excess is
+    answered 503 with Retry-After by nginx (max_conns) instead of queueing, nothing
+    else fails, and every event answered 200 is in the spool. Without the mechanism
+    no request is shed, and they all wait."""
+    with support.Load(rate=2000, seed=11) as load:
+        time.sleep(2.0)
+    report("overload: 2,000 requests/s for 4 s (503 + Retry-After past max_conns)", load)
+    shed = [r for r in load.run.results if r.status == 503]
+    assert shed, "nothing was shed: every request queued"
+    assert all(r.retry_after == "1" for r in shed)
+    assert [r for r in load.failures() if r.status != 503] == []
+    assert load.lost_events() == []
+
+
 def test_killed_backend_is_restarted_and_routed_around(report, process_manager):
     manifest = support.manifest()
     port = manifest["ports"][0]
