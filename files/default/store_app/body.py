@@ -88,6 +88,9 @@ def parse_json_object(data, budget, what="event"):
 
     413 when parsing could use more than ``budget`` bytes (see jsoncost).
     The bytes must be UTF-8: json.loads alone would also take UTF-16/32.
+    (Debian's python3-ujson is not a drop-in: it takes NaN, 1e999, raw
+    control characters, leading zeros and UTF-8-encoded surrogates, and was
+    slower on string-heavy events; test_hot_path.py.)
     """
     if not jsoncost.fits(data, budget):
         raise HttpError(413, "%s too large to parse within %d bytes"
