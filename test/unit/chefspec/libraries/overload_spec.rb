@@ -15,10 +15,14 @@ describe 'uwsgi_fleet overload (max_conns)' do
     UwsgiFleet::Validation.fleet_errors(props, cpus: 2, somaxconn: 4096, systemd: false)
   end
 
+  # The site template as Chef renders it, partials from this cookbook's templates/.
   def rendered(props)
+    templates = File.join(UwsgiFleetSpec::COOKBOOK_ROOT, 'templates')
+    finder = Object.new.tap { |f| f.define_singleton_method(:find) { |name, _options = {}| File.join(templates, name) } }
     plan = UwsgiFleet::FleetPlan.new(props, cpus: 2)
-    context = Chef::Mixin::Template::TemplateContext.new(plan: plan, error_pages: UwsgiFleet::Nginx.error_pages, removes: [])
-    context.render_template(File.join(UwsgiFleetSpec::COOKBOOK_ROOT, 'templates', 'nginx_site.conf.erb'))
+    context = Chef::Mixin::Template::TemplateContext.new(plan: plan, error_pages: UwsgiFleet::Nginx.error_pages, removes: [],
+                                                         template_finder: finder)
+    context.render_template(File.join(templates, 'nginx_site.conf.erb'))
   end
 
   it 'has a rule in Validation, like every property' do
