@@ -88,11 +88,20 @@ def estimate(data):
     return _cost(data, dicts, lists, keys, items, skeleton.count(b'"') // 2)
 
 
+def rough_estimate(data):
+    """An upper bound of estimate(): every character that can count (even
+    inside a string) charged as a "{".  One translate(), no split: about a
+    third of estimate()'s time."""
+    return _cost(data, len(data.translate(None, _DROP)), 0, 0, 0, 0)
+
+
 def fits(data, budget):
     """True if json.loads(data.decode()) stays within ``budget`` bytes.
 
     A document too small to reach the budget even if every byte were a "{"
-    is not looked at (most events); the others pay for estimate().
+    is not looked at (most events); one whose rough_estimate() fits needs
+    nothing more (most of the others); the rest pay for estimate().
     """
     return (BASE_BYTES + len(data) * MAX_BYTES_PER_BYTE <= budget
+            or rough_estimate(data) <= budget
             or estimate(data) <= budget)
