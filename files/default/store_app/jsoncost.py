@@ -52,7 +52,9 @@ _DROP = bytes(b for b in range(256) if b not in b'{[:,"')
 def _cost(data, dicts, lists, keys, items, strings):
     # Bytes per character of the decoded str: 1 for ASCII, up to 4 once a
     # character (raw, or escaped as backslash-u) may be beyond Latin-1.
-    width = 1 if data.isascii() and b"\\u" not in data else 4
+    # (One byte is found at memchr speed, two 30 times slower: look for a
+    # backslash first.)
+    width = 1 if data.isascii() and (b"\\" not in data or b"\\u" not in data) else 4
     return (BASE_BYTES + DICT_BYTES * dicts + LIST_BYTES * lists
             + KEY_BYTES * keys + ITEM_BYTES * items + STRING_BYTES * strings
             + 2 * width * len(data))

@@ -73,3 +73,17 @@ def test_a_large_ordinary_event_fits_without_the_full_estimate(monkeypatch):
                                         for i in range(6000)]}).encode()
     assert len(event) > 200_000
     assert jsoncost.fits(event, 16 * 1024 * 1024)
+
+
+def test_the_width_check_looks_for_a_backslash_before_a_two_byte_escape():
+    """b"\\\\u" in data costs 30 times b"\\\\" in data on a large ASCII event."""
+    searched = []
+
+    class Spy(bytes):
+        def __contains__(self, needle):
+            searched.append(needle)
+            return super().__contains__(needle)
+    assert jsoncost._cost(Spy(b'{"a": "plain"}'), 1, 0, 1, 0, 2) == jsoncost._cost(b'{"a": "plain"}', 1, 0, 1, 0, 2)
+    assert searched == [b"\\"]
+    for text, width in ((b'{"a": "\\u00e9"}', 4), (b'{"a": "\\" q"}', 1), (b'{"a": "\xc3\xa9"}', 4)):
+        assert jsoncost._cost(text, 0, 0, 0, 0, 0) == jsoncost.BASE_BYTES + 2 * width * len(text)
