@@ -55,6 +55,9 @@ default['uwsgi_fleet']['web']['nginx']['client_body_buffer_size'] = '1m'
 default['uwsgi_fleet']['web']['nginx']['listen_address'] = nil
 # Upstream balancing: 'least_conn' (as Sentry's config), 'round_robin', 'random_two' or 'ip_hash'.
 default['uwsgi_fleet']['web']['nginx']['balance'] = 'least_conn'
+# Requests nginx gives one instance at once; past that on every instance it sheds with a 503 and
+# Retry-After instead of queueing. 'auto' = 2 x threads; 0 = no limit.
+default['uwsgi_fleet']['web']['nginx']['max_conns'] = 'auto'
 # Retired: nginx.conf is the distribution's now (set worker_processes there).
 # Anything but 'auto' only logs a warning.
 default['uwsgi_fleet']['web']['nginx']['worker_processes'] = 'auto'

@@ -35,21 +35,31 @@ def _until(start, seconds, work):
     return n / (time.monotonic() - begin), (time.process_time() - cpu) / max(n, 1)
 
 
-def _cpu_worker(k):
-    j, prefix = _JOB, f"{k:08x}{os.urandom(4).hex()}"
-    app, project = wsgi.make_app(j["config"], instance=f"floor{k}"), next(iter(j["config"]["projects"]))
+def poster(app, project, auth):
+    """post(gzip body): the app's WSGI callable answers one store request, in-process; BenchError unless 200."""
     environ = {"REQUEST_METHOD": "POST", "PATH_INFO": f"/api/{project}/store/", "QUERY_STRING": "",
                "SERVER_NAME": "localhost", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
                "REMOTE_ADDR": "127.0.0.1", "CONTENT_TYPE": "application/json", "HTTP_CONTENT_ENCODING": "gzip",
-               "HTTP_X_SENTRY_AUTH": j["auth"], "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr}
+               "HTTP_X_SENTRY_AUTH": auth, "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr}
 
-    def store(i):
-        event_id, status = f"{prefix}{i:016x}", []
-        body = j["payloads"][(k * 97 + i) % len(j["payloads"])].fresh_body(event_id)
+    def post(body):
+        status = []
         answer = b"".join(app(dict(environ, CONTENT_LENGTH=str(len(body)), **{"wsgi.input": io.BytesIO(body)}),
                               lambda s, h, e=None: status.append(s)))
         if not status[0].startswith("200"):
-            raise topology.BenchError(f"CPU floor: the app answered {status[0]}: {answer[:200]!r}")
+            raise topology.BenchError(f"the app answered {status[0]}: {answer[:200]!r}")
+        return answer
+    return post
+
+
+def _cpu_worker(k):
+    j, prefix = _JOB, f"{k:08x}{os.urandom(4).hex()}"
+    app, project = wsgi.make_app(j["config"], instance=f"floor{k}"), next(iter(j["config"]["projects"]))
+    post = poster(app, project, j["auth"])
+
+    def store(i):
+        event_id = f"{prefix}{i:016x}"
+        post(j["payloads"][(k * 97 + i) % len(j["payloads"])].fresh_body(event_id))
         os.unlink(os.path.join(j["config"]["spool_dir"], project, event_id + ".json"))
     return _until(j["start"], j["seconds"], store)
 

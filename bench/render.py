@@ -33,13 +33,15 @@ def _sub(pattern, repl, text, what):
     return new
 
 
-def render_nginx(conf, *, listen_port, backend_ports, workdir, balance=True, proxy=False):
+def render_nginx(conf, *, listen_port, backend_ports, workdir, balance=True, proxy=False, conns_scale=1):
     """The fleet's nginx config with only: listen port (loopback), upstream server
     ports (the first rendered server line is the template), pid/log/temp paths;
     `balance=False` drops the balancing directive (round robin); `proxy=True`
-    turns the uwsgi_* directives into their proxy_* twins (gunicorn)."""
+    turns the uwsgi_* directives into their proxy_* twins (gunicorn); a server's
+    max_conns is multiplied by `conns_scale` (one server of N processes holds N
+    instances' share)."""
     conf = _sub(r"^(\s*)pid\s+[^;]+;", rf"\1pid {workdir}/nginx.pid;", conf, "pid")
-    conf = _sub(r"^(\s*)access_log\s+\S+", rf"\1access_log {workdir}/access.log", conf, "access_log")
+    conf = _sub(r"^(\s*)access_log\s+[^;\s]+", rf"\1access_log {workdir}/access.log", conf, "access_log")
     conf = _sub(r"^(\s*)error_log\s+[^;\s]+", rf"\1error_log {workdir}/error.log", conf, "error_log")
     # Relative includes resolve against the config's directory, which is now workdir.
     conf = re.sub(r"^(\s*include\s+)(?!/)([^;]+);", r"\1/etc/nginx/\2;", conf, flags=re.M)
@@ -50,8 +52,8 @@ def render_nginx(conf, *, listen_port, backend_ports, workdir, balance=True, pro
         words = line.split()
         if words and words[0] == "server":
             if template is None:
-                template = line
-                lines += [re.sub(r"(server\s+)\S+", rf"\g<1>{LOOPBACK}:{p}", line, count=1) for p in backend_ports]
+                template = re.sub(r"max_conns=(\d+)", lambda m: f"max_conns={int(m.group(1)) * conns_scale}", line)
+                lines += [re.sub(r"(server\s+)\S+", rf"\g<1>{LOOPBACK}:{p}", template, count=1) for p in backend_ports]
         elif not (words and words[0].rstrip(";") in BALANCE_WORDS and not balance):
             lines.append(line)
     if template is None:

@@ -199,7 +199,8 @@ class Topology:
         with open(conf, "w") as f:
             f.write(render.render_nginx(self.fleet.nginx_conf, listen_port=self.listen_port,
                                         backend_ports=self.backend_ports, workdir=self.nginx_dir,
-                                        balance=self.name != "fleet-rr", proxy=self.name == "gunicorn"))
+                                        balance=self.name != "fleet-rr", proxy=self.name == "gunicorn",
+                                        conns_scale=1 if self.name.startswith("fleet") else self.processes))
         nginx = [NGINX, "-c", conf, "-e", os.path.join(self.nginx_dir, "error.log"), "-g", "daemon off;"]
         check = subprocess.run(nginx[:-2] + ["-t", "-q"], capture_output=True, text=True)
         if check.returncode:

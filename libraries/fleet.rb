@@ -11,7 +11,16 @@ require 'json'
 module UwsgiFleet
   # Pure rules about instances and ports.
   module Fleet
+    # max_conns 'auto': requests nginx lets one instance hold per thread. 2: one
+    # running and one waiting in the listen queue per thread (bench/README.md, Overload).
+    CONNS_PER_THREAD = 2
+
     module_function
+
+    # Requests nginx gives one instance at once (its max_conns; 0 = no limit).
+    def max_conns(value, threads)
+      value == 'auto' ? CONNS_PER_THREAD * threads : value
+    end
 
     # Number of instances: an Integer as given, or 'auto' = CPU count, at least 2.
     def instance_count(processes, cpus)
@@ -77,6 +86,10 @@ module UwsgiFleet
       Sizes.to_bytes(props[:client_max_body_size])
     end
 
+    def max_conns
+      Fleet.max_conns(props[:max_conns], props[:threads])
+    end
+
     # One "host:port" per instance, in port order: the nginx upstream.
     def backends
       ports.map { |port| Fleet.host_port(props[:bind_address], port) }
@@ -111,6 +124,7 @@ module UwsgiFleet
         'instance_file' => process_manager.instance_file('{port}'),
         'bind_address' => props[:bind_address],
         'threads' => props[:threads],
+        'max_conns' => max_conns,
         'user' => user,
         'fifo_dir' => props[:fifo_dir],
         'log_dir' => props[:log_dir],

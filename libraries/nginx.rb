@@ -61,6 +61,21 @@ module UwsgiFleet
       504 => 'backend timed out',
     }.freeze
 
+    # What nginx answers when it can give a request to no instance (every one
+    # holds max_conns, or none is up): shed at once instead of queueing. 503,
+    # as Relay answers when its queue is full: the node is out of capacity,
+    # not the client over a quota (429), and monitoring counts it as the
+    # server's. Retry-After and X-Sentry-Rate-Limits (no categories: all of
+    # them) make SDKs pause: sentry-python and the JavaScript SDKs honour the
+    # latter on any status, and the JavaScript SDKs Retry-After too.
+    SHED_STATUS = 503
+    SHED_RETRY_AFTER = 1
+    SHED_HEADERS = {
+      'Retry-After' => SHED_RETRY_AFTER.to_s,
+      'X-Sentry-Rate-Limits' => "#{SHED_RETRY_AFTER}::organization:overloaded",
+      'X-Sentry-Error' => 'overloaded',
+    }.freeze
+
     module_function
 
     # The listen directive's argument: every address (nil) or only +address+.
@@ -72,6 +87,17 @@ module UwsgiFleet
     def balance_directive(balance)
       { 'least_conn' => 'least_conn;', 'random_two' => 'random two least_conn;',
         'ip_hash' => 'ip_hash;', 'round_robin' => nil }.fetch(balance)
+    end
+
+    # The shed answer's JSON body.
+    def shed_body
+      JSON.generate('error' => 'overloaded: no instance free, retry later', 'retry_after' => SHED_RETRY_AFTER)
+    end
+
+    # $upstream_addr holds the upstream's name, not an address, when nginx could
+    # pick no server (documented for ngx_http_upstream_module): the shed case.
+    def shed_condition(upstream)
+      %($upstream_addr ~ "(^|, )#{upstream}$")
     end
 
     # `uwsgi-fleetctl nginx-test` for the whole config as a run leaves it:

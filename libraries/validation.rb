@@ -138,6 +138,7 @@ module UwsgiFleet
       default_server: boolean,
       client_max_body_size: NGINX_SIZE,
       balance: one_of(BALANCE_METHODS),
+      max_conns: Rule.new("must be 'auto' or an integer from 0 (no limit) to 65535", ->(v) { v == 'auto' || int_in?(v, 0, 65_535) }),
       client_timeout: int(1, 300),
       remove_sites: Rule.new('must be a list of absolute paths under /etc/nginx (no .. or %)',
                              ->(v) { v.is_a?(Array) && v.all? { |p| nginx_path('').check.call(p) } }),

@@ -69,6 +69,9 @@ property :client_body_buffer_size, String, default: '1m',
                                            description: "Bodies up to this size stay in memory: an nginx size from '8k' to client_max_body_size"
 property :balance, String, default: 'least_conn',
                            description: 'Upstream balancing: least_conn (as Sentry), round_robin, random_two or ip_hash'
+property :max_conns, [Integer, String], default: 'auto',
+                                        description: 'Requests nginx gives one instance at once (nginx max_conns); past that on every instance it sheds ' \
+                                        "with a 503 and Retry-After. 'auto' = #{UwsgiFleet::Fleet::CONNS_PER_THREAD} x threads; 0 = no limit"
 property :client_timeout, Integer, default: 10,
                                    description: 'Seconds of silence (header, body, send) before nginx cuts a client off: 1-300'
 property :remove_sites, Array, default: [],

@@ -243,8 +243,9 @@ def test_overload_is_reported_as_accepted_p99_shed_rate_and_goodput(smoke):
     sustained, burst = fleet["sustained"], fleet["burst"]
     assert sustained["offered_rate"] == pytest.approx(1.5 * ref, abs=0.1)
     assert results["burst_rates"]["burst"] == pytest.approx(1.2 * ref, abs=0.1)
-    for run in sustained["runs"]:
+    for run in sustained["runs"] + burst["runs"]:
         assert run["ok"] + run["shed"] + run["failed"] == run["sent"] > 0
+        assert run["shed_with_retry_after"] == run["shed"], "every shed answer says when to come back"
         assert run["shed_rate"] == pytest.approx(run["shed"] / run["sent"], abs=1e-4)
     assert _inside(sustained["pooled_ms"]["p99"]) and _inside(burst["pooled_ms"]["p99"])
     assert burst["offered_rate"] == results["burst_rates"]["burst"]

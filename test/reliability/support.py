@@ -125,14 +125,14 @@ def remove_spooled_events():
 class Load:
     """An open-loop store load from this host to the node's nginx, for as long as the `with` block runs."""
 
-    def __init__(self, rate=40, max_seconds=300, seed=7):
+    def __init__(self, rate=40, max_seconds=300, seed=7, bands=RELIABILITY_BANDS):
         self.rate = rate
         self.max_seconds = max_seconds
         project_id, key = project()
         self.node = NODE
         self.project_id = project_id
         # Bodies cycle, but every request carries a new event_id (loadgen.Payload.fresh_body).
-        payloads = loadgen.make_payloads(200, seed=seed, bands=RELIABILITY_BANDS)
+        payloads = loadgen.make_payloads(200, seed=seed, bands=bands)
         self.generator = loadgen.LoadGenerator(NODE.address, manifest()["listen"], project_id, key, payloads)
         self.stop = threading.Event()
         self.run = None

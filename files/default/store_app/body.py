@@ -88,6 +88,9 @@ def parse_json_object(data, budget, what="event"):
 
     413 when parsing could use more than ``budget`` bytes (see jsoncost).
     The bytes must be UTF-8: json.loads alone would also take UTF-16/32.
+    (Debian's python3-ujson is not a drop-in: it takes NaN, 1e999, raw
+    control characters, leading zeros and UTF-8-encoded surrogates, and was
+    slower on string-heavy events; test_hot_path.py.)
     """
     if not jsoncost.fits(data, budget):
         raise HttpError(413, "%s too large to parse within %d bytes"
@@ -127,18 +130,31 @@ def derived_event_id(project_id, payload):
                       "%s:%s" % (project_id, digest)).hex
 
 
+def with_event_id(payload, event_id):
+    """``payload`` (the bytes of a JSON object without an "event_id" key)
+    with ``"event_id":"<event_id>"`` spliced in as its first member."""
+    start = payload.index(b"{") + 1
+    empty = payload[start:].lstrip(b" \t\r\n").startswith(b"}")
+    return b"".join((payload[:start], b'"event_id":"', event_id.encode("ascii"),
+                     b'"' if empty else b'",', payload[start:]))
+
+
 def prepare_event(event, payload, project_id, fallback_id=None):
     """Return (event_id, bytes to spool) for a parsed event.
 
     When the event carries a canonical event_id its received bytes are
-    stored as they are (no re-serialisation cost on the hot path).  When the
-    id is missing (``fallback_id``, else one derived from the payload) or
-    had to be normalised, the event is re-serialised with the final id so
-    the file agrees with its name.
+    stored as they are (no re-serialisation cost on the hot path).  When it
+    has no "event_id" key, the final id (``fallback_id``, else one derived
+    from the payload) is spliced into the received bytes, which are already
+    valid JSON: no re-serialisation either.  Only an id that is null or had
+    to be normalised makes the event re-serialised, so that the file agrees
+    with its name.
     """
     raw_id = event.get("event_id")
     if raw_id is None:
         event_id = fallback_id or derived_event_id(project_id, payload)
+        if "event_id" not in event:
+            return event_id, with_event_id(payload, event_id)
     else:
         event_id = normalize_event_id(raw_id)
         if event_id is None:

@@ -52,7 +52,9 @@ _DROP = bytes(b for b in range(256) if b not in b'{[:,"')
 def _cost(data, dicts, lists, keys, items, strings):
     # Bytes per character of the decoded str: 1 for ASCII, up to 4 once a
     # character (raw, or escaped as backslash-u) may be beyond Latin-1.
-    width = 1 if data.isascii() and b"\\u" not in data else 4
+    # (One byte is found at memchr speed, two 30 times slower: look for a
+    # backslash first.)
+    width = 1 if data.isascii() and (b"\\" not in data or b"\\u" not in data) else 4
     return (BASE_BYTES + DICT_BYTES * dicts + LIST_BYTES * lists
             + KEY_BYTES * keys + ITEM_BYTES * items + STRING_BYTES * strings
             + 2 * width * len(data))
@@ -88,11 +90,20 @@ def estimate(data):
     return _cost(data, dicts, lists, keys, items, skeleton.count(b'"') // 2)
 
 
+def rough_estimate(data):
+    """An upper bound of estimate(): every character that can count (even
+    inside a string) charged as a "{".  One translate(), no split: about a
+    third of estimate()'s time."""
+    return _cost(data, len(data.translate(None, _DROP)), 0, 0, 0, 0)
+
+
 def fits(data, budget):
     """True if json.loads(data.decode()) stays within ``budget`` bytes.
 
     A document too small to reach the budget even if every byte were a "{"
-    is not looked at (most events); the others pay for estimate().
+    is not looked at (most events); one whose rough_estimate() fits needs
+    nothing more (most of the others); the rest pay for estimate().
     """
     return (BASE_BYTES + len(data) * MAX_BYTES_PER_BYTE <= budget
+            or rough_estimate(data) <= budget
             or estimate(data) <= budget)

@@ -18,6 +18,13 @@ The project directory's own entry in the spool root is fsynced the first
 time this process uses it, whether it created the directory or found it:
 only then does the process know the entry is durable.
 
+Group commit (step 3): the threads of a process share the directory fsync,
+as databases share a log flush.  A link is durable once an fsync of its
+directory that *started after* the link has returned; the first thread to
+find none running starts one for every thread already waiting, and threads
+that arrive while it runs wait for the next one.  Each file's own fsync
+(step 1) stays its own: no other call makes that file's data durable.
+
 A crash can leave stale ``.tmp-*`` files but never a partial ``<id>.json``.
 Consumers of the spool MUST ignore dot-files (``published`` does), in the
 spool root too, where the quota's state file and the forwarder's lock live.
@@ -26,6 +33,7 @@ The filesystem must support hard links.  Events leave the spool through
 """
 
 import os
+import threading
 
 _DIR_MODE = 0o750
 _FILE_MODE = 0o640
@@ -42,6 +50,66 @@ def _fsync_dir(path):
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class _GroupSync:
+    """The fsync of one directory, shared by the threads that need it at once."""
+
+    def __init__(self, path):
+        self.path = path
+        self._cond = threading.Condition()
+        self._tickets = 0         # handed out, one per sync() call
+        self._synced = 0          # tickets up to this one are durable
+        self._failed = (0, None)  # (tickets up to, error) of the last failed fsync
+        self._running = False
+        self.fsyncs = 0           # fsyncs done (tests and measurements)
+
+    def sync(self):
+        """Return once an fsync of the directory that started after this call
+        has succeeded; raise OSError if the one that covered it failed."""
+        with self._cond:
+            self._tickets += 1
+            ticket = self._tickets
+            while True:
+                if self._failed[0] >= ticket:
+                    raise self._failed[1]
+                if self._synced >= ticket:
+                    return
+                if self._running:
+                    self._cond.wait()
+                    continue
+                # Lead a round: it covers every ticket handed out so far.
+                self._running, covers, error = True, self._tickets, None
+                self._cond.release()
+                try:
+                    _fsync_dir(self.path)
+                except OSError as e:
+                    error = e
+                finally:
+                    self._cond.acquire()
+                    self._running = False
+                    self.fsyncs += 1
+                    self._cond.notify_all()
+                if error is not None:
+                    self._failed = (covers, error)
+                else:
+                    self._synced = covers
+
+
+_group_syncs = {}
+
+
+def _sync_dir(path):
+    """fsync ``path`` (a project directory), shared with this process's other
+    threads (group commit)."""
+    group = _group_syncs.get(path)
+    if group is None:
+        group = _group_syncs.setdefault(path, _GroupSync(path))
+    group.sync()
+
+
+# A child forked while another thread held a group's lock must not inherit it.
+os.register_at_fork(after_in_child=_group_syncs.clear)
 
 
 def _ensure_dir(spool_dir, project_id):
@@ -99,7 +167,7 @@ def spool_event(spool_dir, project_id, event_id, payload):
     if os.path.exists(final):
         # A retried or duplicate event: the published file is already whole
         # (it was fsynced before it was linked), so skip writing it again.
-        _fsync_dir(directory)
+        _sync_dir(directory)
         return False
     try:
         tmp = _write_temp(directory, event_id, payload)
@@ -118,7 +186,7 @@ def spool_event(spool_dir, project_id, event_id, payload):
         os.unlink(tmp)
     # Also on a duplicate: the first writer may not have synced the directory
     # yet, and we are about to acknowledge the event too.
-    _fsync_dir(directory)
+    _sync_dir(directory)
     return stored
 
 

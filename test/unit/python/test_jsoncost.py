@@ -51,3 +51,39 @@ def test_small_documents_are_not_even_scanned(monkeypatch):
     budget = 16 << 20
     size = (budget - jsoncost.BASE_BYTES) // jsoncost.MAX_BYTES_PER_BYTE
     assert jsoncost.fits(b"{" * size, budget)
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_the_rough_estimate_is_above_the_estimate(shape):
+    """fits() may answer from rough_estimate(): it must never be lower."""
+    for size in (1_000, 200_000):
+        data = SHAPES[shape](size)
+        assert jsoncost.rough_estimate(data) >= jsoncost.estimate(data)
+    for text in ('{"a": "x{[:,y", "b": [1, {"c": null}]}', '{"\\\\\\"": "\\"{"}', '[]'):
+        assert jsoncost.rough_estimate(text.encode()) >= jsoncost.estimate(text.encode())
+
+
+def test_a_large_ordinary_event_fits_without_the_full_estimate(monkeypatch):
+    """Issue 13: events over budget / 200 bytes (84 kB at the default cap) no
+    longer pay for estimate()'s splitting when the rough bound already fits."""
+    def no_split(data):
+        raise AssertionError("estimate() was called")
+    monkeypatch.setattr(jsoncost, "estimate", no_split)
+    event = json.dumps({"breadcrumbs": [{"category": "http", "message": "GET /api/%d done" % i}
+                                        for i in range(6000)]}).encode()
+    assert len(event) > 200_000
+    assert jsoncost.fits(event, 16 * 1024 * 1024)
+
+
+def test_the_width_check_looks_for_a_backslash_before_a_two_byte_escape():
+    """b"\\\\u" in data costs 30 times b"\\\\" in data on a large ASCII event."""
+    searched = []
+
+    class Spy(bytes):
+        def __contains__(self, needle):
+            searched.append(needle)
+            return super().__contains__(needle)
+    assert jsoncost._cost(Spy(b'{"a": "plain"}'), 1, 0, 1, 0, 2) == jsoncost._cost(b'{"a": "plain"}', 1, 0, 1, 0, 2)
+    assert searched == [b"\\"]
+    for text, width in ((b'{"a": "\\u00e9"}', 4), (b'{"a": "\\" q"}', 1), (b'{"a": "\xc3\xa9"}', 4)):
+        assert jsoncost._cost(text, 0, 0, 0, 0, 0) == jsoncost.BASE_BYTES + 2 * width * len(text)
