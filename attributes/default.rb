@@ -14,7 +14,7 @@
 # Number of uWSGI instances. 'auto' means the node's CPU count, at least 2.
 default['uwsgi_fleet']['web']['processes'] = 'auto'
 # Threads per instance (each instance is one uWSGI worker process).
-default['uwsgi_fleet']['web']['threads'] = 4
+default['uwsgi_fleet']['web']['threads'] = 8
 # Instance i listens on base_port + i.
 default['uwsgi_fleet']['web']['base_port'] = 9000
 # Backends listen here only; nginx is the public face.

@@ -19,7 +19,7 @@ description 'nginx in front of N single-process, multi-threaded uWSGI instances 
 
 property :processes, [Integer, String], default: 'auto',
                                         description: "Number of uWSGI instances: an integer, or 'auto' (the node's CPU count, at least 2)"
-property :threads, Integer, default: 4,
+property :threads, Integer, default: 8,
                             description: 'Threads per instance (each instance is one uWSGI worker process): 1-256'
 property :base_port, Integer, default: 9000,
                               description: 'Instance i listens on base_port + i: 1024-65535'
