@@ -86,8 +86,11 @@ module UwsgiFleet
     # Raises InvalidConfiguration naming every bad attribute, before anything changes.
     def validate!(attrs, cpus:, somaxconn:, systemd:, redis: {})
       fleet = Fleet.named_defaults(NAME, attrs.dig('web', 'process_manager')).merge(fleet_properties(attrs))
+      store = Validation.store_app_errors(store_app_properties(attrs, redis), systemd: systemd)
+      # Without its own attribute the quota's URL is the url's: its errors are the url's, reported there.
+      store.reject! { |e| e.path.first == :quota_redis_url } if redis[:quota_url].nil? && attrs.dig('app', 'redis', 'quota_url').nil?
       errors = Validation.fleet_errors(fleet, cpus: cpus, somaxconn: somaxconn, systemd: systemd).map { |e| named(e, FLEET) } +
-               Validation.store_app_errors(store_app_properties(attrs, redis), systemd: systemd).map { |e| named(e, STORE_APP) }
+               store.map { |e| named(e, STORE_APP) }
       quota = attrs.dig('app', 'redis', 'quota')
       errors << Validation::Error.new(["node['uwsgi_fleet']['app']['redis']['quota']"], 'must be true or false', quota) unless [true, false].include?(quota)
       Validation.raise_if_any!(errors.uniq { |e| [e.path, e.rule] }, subject: 'uwsgi_fleet', namer: :first.to_proc, noun: 'attributes')

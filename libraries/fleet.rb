@@ -53,6 +53,11 @@ module UwsgiFleet
   # One fleet's converge plan: +props+ are the uwsgi_fleet resource's
   # properties (validated), +app+ what the instances run (see app_settings).
   class FleetPlan
+    # Seconds nginx leaves out an instance that refused a connection (max_fails=1):
+    # a rolling restart waits this long after one instance serves again before it
+    # takes the next down, or nginx could find none to send a request to.
+    FAIL_TIMEOUT = 2
+
     attr_reader :name, :props, :ports, :process_manager
 
     def initialize(props, cpus:)
@@ -129,6 +134,7 @@ module UwsgiFleet
         'fifo_dir' => props[:fifo_dir],
         'log_dir' => props[:log_dir],
         'upstream' => props[:upstream],
+        'upstream_fail_timeout' => FAIL_TIMEOUT,
         'site_file' => props[:site_file],
         'listen' => props[:listen],
         'listen_address' => props[:listen_address],

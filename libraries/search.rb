@@ -35,8 +35,11 @@ module UwsgiFleet
     # redis://<address>:<port>/0 of the Redis node (uwsgi_fleet::redis).
     def redis_url(attrs, port_key = 'port')
       address = value(attrs, 'uwsgi_fleet', 'redis', 'bind_address')
-      raise InvalidConfiguration, 'uwsgi_fleet: the Redis node found has no bind_address yet (has it converged?)' unless address
-      "redis://#{Fleet.host_port(address, value(attrs, 'uwsgi_fleet', 'redis', port_key))}/0"
+      port = value(attrs, 'uwsgi_fleet', 'redis', port_key)
+      unless address && port
+        raise InvalidConfiguration, "uwsgi_fleet: the Redis node found has no bind_address or #{port_key} yet (has it converged?)"
+      end
+      "redis://#{Fleet.host_port(address, port)}/0"
     end
 
     # Its quota instance (no persistence).

@@ -20,7 +20,7 @@ if (query = attrs.dig('app', 'redis', 'search'))
   redis[:url] = UwsgiFleet::Search.redis_url(found.first)
   redis[:quota_url] = UwsgiFleet::Search.quota_url(found.first)
 end
-if redis[:url] || attrs.dig('app', 'redis', 'url')
+if redis[:url] || attrs.dig('app', 'redis', 'url') || attrs.dig('app', 'redis', 'quota_url')
   redis[:password] = data_bag_item(attrs['redis']['data_bag'], attrs['redis']['data_bag_item'])['password']
 end
 

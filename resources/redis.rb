@@ -23,7 +23,7 @@ property :password, [String, nil], sensitive: true,
                                    description: 'requirepass (required): 16-128 characters, no spaces or quotes; keep it in a data bag'
 property :appendfsync, String, default: 'always',
                                description: "The streams' AOF fsync policy: 'always' (an acknowledged event survives a crash or power cut) or 'everysec'"
-property :quota_port, Integer, default: lazy { |r| r.port + 1 },
+property :quota_port, Integer, default: lazy { |r| r.port + 1 if r.port.is_a?(Integer) },
                                description: 'The port of the quota instance (redis-server@quota, no persistence): 1024-65535, not port'
 
 # The two instances: [systemd unit, config file, pidfile, persistent].

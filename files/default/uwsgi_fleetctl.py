@@ -244,12 +244,23 @@ def children(pid):
 
 # -- commands ---------------------------------------------------------------
 
+def back_in_rotation(manifest):
+    """After an instance nginx already listed serves again: wait until nginx may
+    send to it again (it left it out for fail_timeout when it refused a
+    connection), so that the next instance of a rolling change does not go
+    down while this one is still left out. 0.1.0's nginx.conf used 2 s too."""
+    time.sleep(manifest.get("upstream_fail_timeout", 2))
+
+
 def cmd_apply(args, manifest):
     """Apply the program file of one instance: add/restart it, or retire it."""
     port, host = args.port, manifest["bind_address"]
     pm = process_manager(manifest)
+    was_running = pm.master_pid(port) is not None
     if pm.apply(port):
         wait_until(lambda: serves(host, port), args.timeout, f"{pm.name(port)} to serve on {host}:{port}")
+        if was_running:
+            back_in_rotation(manifest)
         log(f"{pm.name(port)} serves on {host}:{port}")
     else:
         wait_until(lambda: not port_open(host, port), args.timeout, f"{host}:{port} to close")
@@ -265,6 +276,7 @@ def cmd_restart(args, manifest):
             continue  # not started yet: it starts with the new settings
         pm.restart(port)
         wait_until(lambda: serves(host, port), args.timeout, f"{pm.name(port)} to serve again")
+        back_in_rotation(manifest)
         log(f"{pm.name(port)} restarted")
 
 

@@ -165,7 +165,9 @@ def test_stop_lets_in_flight_requests_finish_and_term_would_not(report, process_
     port, threads = manifest["ports"][0], manifest["threads"]
     with support.restored_defaults():
         support.converge_ok(SLOW)
-        with support.Load(rate=2) as load:
+        # 1 request/s of 4 s: one instance alone holds that (below max_conns), so
+        # what the stop asserts is not confused with shedding.
+        with support.Load(rate=1) as load:
             pending = slow_requests_to(port, threads)  # inside their 4 s of hops, or queued
             queued = accept_queue(port)
             started = time.monotonic()

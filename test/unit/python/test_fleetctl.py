@@ -308,3 +308,17 @@ def test_a_manifest_from_release_0_1_0_is_read_as_supervisor_programs(tmp_path):
     assert isinstance(pm, ctl.Supervisor)
     assert pm.name(9000) == "uwsgi_fleet_9000"
     assert manifest["instance_file"].format(port=9000) == "/etc/supervisor/conf.d/uwsgi_fleet_9000.conf"
+
+
+def test_a_rolling_restart_waits_until_nginx_may_use_each_instance_again(monkeypatch):
+    """nginx leaves out an instance that refused a connection for fail_timeout: the
+    next one must not go down before that, or nginx finds no instance at all."""
+    events = []
+    manifest = {"bind_address": "127.0.0.1", "process_manager": "systemd", "instance_name": "u@{port}.service",
+                "upstream_fail_timeout": 2}
+    monkeypatch.setattr(ctl.Systemd, "master_pid", lambda self, port: 100)
+    monkeypatch.setattr(ctl.Systemd, "restart", lambda self, port: events.append(("restart", port)))
+    monkeypatch.setattr(ctl, "serves", lambda host, port: True)
+    monkeypatch.setattr(ctl.time, "sleep", lambda seconds: events.append(("sleep", seconds)))
+    ctl.cmd_restart(argparse.Namespace(ports=[9000, 9001], timeout=5), manifest)
+    assert events == [("restart", 9000), ("sleep", 2), ("restart", 9001), ("sleep", 2)]

@@ -1,0 +1,42 @@
+require_relative '../spec_helper'
+
+describe UwsgiFleet::Packages do
+  it 'installs nginx, uWSGI with python3 and iproute2 for every fleet (each process manager adds its own)' do
+    expect(described_class::FLEET).to eq(%w(nginx uwsgi-core uwsgi-plugin-python3 python3 iproute2))
+    expect(described_class::FLEET).not_to include('supervisor')
+  end
+
+  it 'installs python3 and the brotli and zstd libraries for the store app' do
+    expect(described_class::STORE_APP).to eq(%w(python3 libbrotli1 libzstd1))
+  end
+
+  it 'installs uwsgi-fleetctl under /usr/local/sbin' do
+    expect(UwsgiFleet::Tool::FLEETCTL).to eq('/usr/local/sbin/uwsgi-fleetctl')
+  end
+
+  describe '.apt_lists_empty?' do
+    around do |example|
+      Dir.mktmpdir('uwsgi_fleet_apt') do |dir|
+        @dir = dir
+        example.run
+      end
+    end
+
+    it 'is true for a fresh image: no Packages lists (only the lock and partial/)' do
+      File.write(File.join(@dir, 'lock'), '')
+      Dir.mkdir(File.join(@dir, 'partial'))
+      expect(described_class.apt_lists_empty?(@dir)).to be(true)
+    end
+
+    it 'is false once apt has fetched a Packages list (compressed or not)' do
+      File.write(File.join(@dir, 'deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.lz4'), '')
+      expect(described_class.apt_lists_empty?(@dir)).to be(false)
+    end
+
+    it 'reads /var/lib/apt/lists by default' do
+      allow(Dir).to receive(:glob).and_call_original
+      allow(Dir).to receive(:glob).with('/var/lib/apt/lists/*_Packages*').and_return([])
+      expect(described_class.apt_lists_empty?).to be(true)
+    end
+  end
+end
