@@ -9,6 +9,8 @@ APT_BUILD   := build-essential ruby-dev ruby-bundler pkg-config libffi-dev libya
 APT_TEST    := python3-pytest python3-testinfra python3-yaml python3-sentry-sdk python3-matplotlib \
                iproute2 procps curl systemd-container debootstrap apt-cacher-ng iptables openssh-client \
                python3-brotli zstd chromium redis-server python3-redis
+# What `make bench` needs beyond the converged node; the node smoke installs the same list.
+APT_BENCH   := gunicorn python3-pytest python3-matplotlib procps
 CHEF_CLIENT := $(CURDIR)/bin/chef-client
 # Node processes outlive the commands that start them; this reaps them (see reaper.py).
 REAP        := $(PYTHON) test/nodes/reaper.py
@@ -78,12 +80,12 @@ cluster: deps deps-test
 
 ## bench: the node's topology against the alternatives (~5 min; BENCH_ARGS=--full for ~30 min)
 bench: deps-test
-	@dpkg -s gunicorn >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq gunicorn; }
+	@dpkg -s $(APT_BENCH) >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $(APT_BENCH); }
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
 
 ## bench-smoke: a seconds-long run of the harness, on a fresh node (test/bench/run_on_node.py)
 bench-smoke: deps deps-test
-	$(REAP) $(PYTHON) test/bench/run_on_node.py
+	APT_BENCH="$(APT_BENCH)" $(REAP) $(PYTHON) test/bench/run_on_node.py
 
 clean:
 	rm -rf .kitchen .chef-local bin build

@@ -16,7 +16,9 @@ sys.path.insert(0, os.path.join(REPO, "test", "nodes"))
 
 from fixtures import fresh_node  # noqa: E402
 
-PACKAGES = "python3-pytest python3-matplotlib procps"
+# The Makefile's APT_BENCH (what `make bench` installs): the harness records the
+# version of every topology's server, gunicorn's included, even in --smoke.
+PACKAGES = os.environ["APT_BENCH"]
 PARTS = ["bench", "test/bench", "files/default", "pytest.ini"]
 WORKDIR = "/root/uwsgi_fleet"
 
