@@ -3,7 +3,7 @@ maintainer 'uwsgi_fleet developers'
 maintainer_email 'uwsgi-fleet@example.org'
 license 'Apache-2.0'
 description 'nginx in front of N single-process, multi-threaded uWSGI instances run by supervisor (the Sentry web tier pattern)'
-version '0.1.0'
+version '0.2.0'
 chef_version '>= 18'
 
 source_url 'https://github.com/uwsgi-fleet/uwsgi_fleet'
