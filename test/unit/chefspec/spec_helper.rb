@@ -218,6 +218,13 @@ module UwsgiFleetSpec
     def own_properties(klass)
       klass.properties.select { |_, property| property.declared_in == klass }
     end
+
+    # The run is refused at compile time, before any resource converges, with
+    # +message+: a String is the whole message, a Regexp must match it.
+    def expect_refused_before_converge(message)
+      expect_any_instance_of(Chef::Runner).not_to receive(:converge)
+      expect { chef_run }.to raise_error(UwsgiFleet::InvalidConfiguration, message)
+    end
   end
 end
 

@@ -190,13 +190,10 @@ describe 'uwsgi_fleet_balancer' do
     end
 
     it 'refuses at compile time, before any resource converges: the last good config stays live' do
-      expect_any_instance_of(Chef::Runner).not_to receive(:converge)
-      expect { chef_run }.to raise_error(UwsgiFleet::InvalidConfiguration) { |error|
-        expect(error.message).to eq(
-          "uwsgi_fleet_balancer[default]: invalid properties, nothing was changed:\n  " \
-          "backends must be a non-empty list of 'address:port' (no web node found?); got []"
-        )
-      }
+      expect_refused_before_converge(
+        "uwsgi_fleet_balancer[default]: invalid properties, nothing was changed:\n  " \
+        "backends must be a non-empty list of 'address:port' (no web node found?); got []"
+      )
     end
   end
 

@@ -415,9 +415,7 @@ describe 'uwsgi_fleet' do
       let(:init_comm) { "tini\n" }
 
       it 'refuses, naming process_manager, before anything converges' do
-        expect_any_instance_of(Chef::Runner).not_to receive(:converge)
-        expect { chef_run }.to raise_error(UwsgiFleet::InvalidConfiguration,
-                                           /^  process_manager must be supervisor on this node: systemd is not its init \(PID 1\); got "systemd"$/)
+        expect_refused_before_converge(/^  process_manager must be supervisor on this node: systemd is not its init \(PID 1\); got "systemd"$/)
       end
     end
   end
@@ -547,10 +545,10 @@ describe 'uwsgi_fleet' do
     end
 
     it 'refuses at compile time, before any resource converges' do
-      expect_any_instance_of(Chef::Runner).not_to receive(:converge)
-      expect { chef_run }.to raise_error(UwsgiFleet::InvalidConfiguration,
-                                         "uwsgi_fleet[api]: invalid properties, nothing was changed:\n  " \
-                                         "max_conns must be 'auto' or an integer from 0 (no limit) to 65535; got \"8\"")
+      expect_refused_before_converge(
+        "uwsgi_fleet[api]: invalid properties, nothing was changed:\n  " \
+        "max_conns must be 'auto' or an integer from 0 (no limit) to 65535; got \"8\""
+      )
     end
   end
 
@@ -603,13 +601,10 @@ describe 'uwsgi_fleet' do
     end
 
     it 'refuses at compile time: the instances could read neither the config (0640 root:uwsgi_fleet) nor the spool (0750)' do
-      expect_any_instance_of(Chef::Runner).not_to receive(:converge)
-      expect { chef_run }.to raise_error(UwsgiFleet::InvalidConfiguration) { |error|
-        expect(error.message).to eq(
-          "uwsgi_fleet[store]: invalid properties, nothing was changed:\n  " \
-          "user must be the store app's user (uwsgi_fleet): it reads its config and spool; got \"web\""
-        )
-      }
+      expect_refused_before_converge(
+        "uwsgi_fleet[store]: invalid properties, nothing was changed:\n  " \
+        "user must be the store app's user (uwsgi_fleet): it reads its config and spool; got \"web\""
+      )
     end
   end
 
@@ -642,14 +637,11 @@ describe 'uwsgi_fleet' do
     end
 
     it 'refuses at compile time, before any resource converges (the old instances would keep the ports)' do
-      expect_any_instance_of(Chef::Runner).not_to receive(:converge)
-      expect { chef_run }.to raise_error(UwsgiFleet::InvalidConfiguration) { |error|
-        expect(error.message).to eq(
-          "uwsgi_fleet[api]: invalid properties, nothing was changed:\n  " \
-          'process_manager is not what the fleet runs under on this node (supervisor): ' \
-          'delete the fleet first (action :delete), then create it; got "systemd"'
-        )
-      }
+      expect_refused_before_converge(
+        "uwsgi_fleet[api]: invalid properties, nothing was changed:\n  " \
+        'process_manager is not what the fleet runs under on this node (supervisor): ' \
+        'delete the fleet first (action :delete), then create it; got "systemd"'
+      )
     end
 
     context 'when the manifest is 0.1.0\'s (no process_manager: it ran supervisor only)' do
@@ -698,14 +690,11 @@ describe 'uwsgi_fleet' do
     end
 
     it 'raises at compile time, before any resource converges, one message naming every bad property' do
-      expect_any_instance_of(Chef::Runner).not_to receive(:converge)
-      expect { chef_run }.to raise_error(UwsgiFleet::InvalidConfiguration) { |error|
-        expect(error.message).to eq(
-          "uwsgi_fleet[api]: invalid properties, nothing was changed:\n  " \
-          "threads must be an integer from 1 to 256; got 0\n  " \
-          'balance must be one of least_conn, round_robin, random_two, ip_hash; got "fastest"'
-        )
-      }
+      expect_refused_before_converge(
+        "uwsgi_fleet[api]: invalid properties, nothing was changed:\n  " \
+        "threads must be an integer from 1 to 256; got 0\n  " \
+        'balance must be one of least_conn, round_robin, random_two, ip_hash; got "fastest"'
+      )
     end
   end
 

@@ -156,10 +156,10 @@ describe 'uwsgi_fleet_redis' do
     end
 
     it 'refuses at compile time, before any resource converges' do
-      expect_any_instance_of(Chef::Runner).not_to receive(:converge)
-      expect { chef_run }.to raise_error(UwsgiFleet::InvalidConfiguration,
-                                         "uwsgi_fleet_redis[default]: invalid properties, nothing was changed:\n  " \
-                                         'quota_port must be an integer from 1024 to 65535 other than port; got 6380')
+      expect_refused_before_converge(
+        "uwsgi_fleet_redis[default]: invalid properties, nothing was changed:\n  " \
+        'quota_port must be an integer from 1024 to 65535 other than port; got 6380'
+      )
     end
   end
 
@@ -188,13 +188,10 @@ describe 'uwsgi_fleet_redis' do
     end
 
     it 'refuses at compile time, before any resource converges' do
-      expect_any_instance_of(Chef::Runner).not_to receive(:converge)
-      expect { chef_run }.to raise_error(UwsgiFleet::InvalidConfiguration) { |error|
-        expect(error.message).to eq(
-          "uwsgi_fleet_redis[default]: invalid properties, nothing was changed:\n  " \
-          'bind_address must be a plain IPv4 or IPv6 address of the node, not 0.0.0.0 or ::; got "0.0.0.0"'
-        )
-      }
+      expect_refused_before_converge(
+        "uwsgi_fleet_redis[default]: invalid properties, nothing was changed:\n  " \
+        'bind_address must be a plain IPv4 or IPv6 address of the node, not 0.0.0.0 or ::; got "0.0.0.0"'
+      )
     end
   end
 

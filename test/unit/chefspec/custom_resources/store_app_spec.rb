@@ -444,13 +444,10 @@ describe 'uwsgi_fleet_store_app' do
     end
 
     it 'refuses at compile time, before any resource converges (the unit would never run)' do
-      expect_any_instance_of(Chef::Runner).not_to receive(:converge)
-      expect { chef_run }.to raise_error(UwsgiFleet::InvalidConfiguration) { |error|
-        expect(error.message).to eq(
-          "uwsgi_fleet_store_app[store]: invalid properties, nothing was changed:\n  " \
-          'process_manager must be supervisor on this node: systemd is not its init (PID 1); got "systemd"'
-        )
-      }
+      expect_refused_before_converge(
+        "uwsgi_fleet_store_app[store]: invalid properties, nothing was changed:\n  " \
+        'process_manager must be supervisor on this node: systemd is not its init (PID 1); got "systemd"'
+      )
     end
 
     context 'without forwarding (no forwarder to run)' do
@@ -475,14 +472,11 @@ describe 'uwsgi_fleet_store_app' do
     end
 
     it 'refuses at compile time, before any resource converges, naming each use of the URL (never printed)' do
-      expect_any_instance_of(Chef::Runner).not_to receive(:converge)
-      expect { chef_run }.to raise_error(UwsgiFleet::InvalidConfiguration) { |error|
-        expect(error.message).to eq(
-          "uwsgi_fleet_store_app[store]: invalid properties, nothing was changed:\n  " \
-          "redis_url and redis_password must be set when forward_events is true; got [sensitive]\n  " \
-          'quota_redis_url and redis_password must be set when quota_backend is redis; got [sensitive]'
-        )
-      }
+      expect_refused_before_converge(
+        "uwsgi_fleet_store_app[store]: invalid properties, nothing was changed:\n  " \
+        "redis_url and redis_password must be set when forward_events is true; got [sensitive]\n  " \
+        'quota_redis_url and redis_password must be set when quota_backend is redis; got [sensitive]'
+      )
     end
   end
 
@@ -496,16 +490,13 @@ describe 'uwsgi_fleet_store_app' do
     end
 
     it 'raises at compile time, before any resource converges, one message naming every bad property' do
-      expect_any_instance_of(Chef::Runner).not_to receive(:converge)
-      expect { chef_run }.to raise_error(UwsgiFleet::InvalidConfiguration) { |error|
-        expect(error.message).to eq(
-          "uwsgi_fleet_store_app[store]: invalid properties, nothing was changed:\n  " \
-          "spool_dir must be an absolute path other than / (no .. segments); got \"/\"\n  " \
-          "simulated_hops must be an integer from 0 to 10; got 11\n  " \
-          "projects has project id \"x\"; ids must be strings of digits (1 to 10 of them, no leading 0); got \"x\"\n  " \
-          "projects['x']['public_key'] must be 32 lowercase hex characters, as Sentry keys are; got \"nope\""
-        )
-      }
+      expect_refused_before_converge(
+        "uwsgi_fleet_store_app[store]: invalid properties, nothing was changed:\n  " \
+        "spool_dir must be an absolute path other than / (no .. segments); got \"/\"\n  " \
+        "simulated_hops must be an integer from 0 to 10; got 11\n  " \
+        "projects has project id \"x\"; ids must be strings of digits (1 to 10 of them, no leading 0); got \"x\"\n  " \
+        "projects['x']['public_key'] must be 32 lowercase hex characters, as Sentry keys are; got \"nope\""
+      )
     end
   end
 

@@ -59,10 +59,10 @@ describe 'uwsgi_fleet::redis' do
 
   context 'without an address (the attribute is required)' do
     it 'fails before anything converges, naming bind_address' do
-      expect_any_instance_of(Chef::Runner).not_to receive(:converge)
-      expect { chef_run }.to raise_error(UwsgiFleet::InvalidConfiguration,
-                                         "uwsgi_fleet_redis[default]: invalid properties, nothing was changed:\n  " \
-                                         'bind_address must be a plain IPv4 or IPv6 address of the node, not 0.0.0.0 or ::; got nil')
+      expect_refused_before_converge(
+        "uwsgi_fleet_redis[default]: invalid properties, nothing was changed:\n  " \
+        'bind_address must be a plain IPv4 or IPv6 address of the node, not 0.0.0.0 or ::; got nil'
+      )
     end
   end
 

@@ -47,8 +47,7 @@ describe 'test::systemd' do
     let(:init_comm) { "tini\n" }
 
     it 'fails before anything converges' do
-      expect_any_instance_of(Chef::Runner).not_to receive(:converge)
-      expect { chef_run }.to raise_error(UwsgiFleet::InvalidConfiguration, /process_manager must be supervisor on this node/)
+      expect_refused_before_converge(/process_manager must be supervisor on this node/)
     end
   end
 end
