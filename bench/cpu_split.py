@@ -23,15 +23,8 @@ KEYS = ("nginx user", "nginx kernel", "app user", "app kernel", "interrupts")
 
 def ticks(pids):
     """(user, system) seconds of the given processes, all threads."""
-    u = s = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        u, s = u + int(fields[11]) / procfs.CLK_TCK, s + int(fields[12]) / procfs.CLK_TCK
-    return u, s
+    stats = [st for st in map(procfs.stat, pids) if st]
+    return sum(st["user_s"] for st in stats), sum(st["system_s"] for st in stats)
 
 
 def sample(topo):

@@ -6,15 +6,17 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def stat(pid):
-    """{pid, ppid, pgid, start (ticks since boot), state, cpu_s (utime + stime)} or None."""
+    """{pid, ppid, pgid, start (ticks since boot), state, user_s, system_s, cpu_s
+    (their sum)} or None."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             data = f.read()
     except OSError:
         return None
     fields = data[data.rindex(")") + 2:].split()
+    user_s, system_s = int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
     return {"pid": int(pid), "state": fields[0], "ppid": int(fields[1]), "pgid": int(fields[2]),
-            "cpu_s": (int(fields[11]) + int(fields[12])) / CLK_TCK, "start": int(fields[19])}
+            "user_s": user_s, "system_s": system_s, "cpu_s": user_s + system_s, "start": int(fields[19])}
 
 
 def processes():
