@@ -18,12 +18,14 @@ from fixtures import fresh_node  # noqa: E402
 
 # The Makefile's APT_BENCH (what `make bench` installs): the harness records the
 # version of every topology's server, gunicorn's included, even in --smoke.
-PACKAGES = os.environ["APT_BENCH"]
+PACKAGES = os.environ.get("APT_BENCH")
 PARTS = ["bench", "test/bench", "files/default", "pytest.ini"]
 WORKDIR = "/root/uwsgi_fleet"
 
 
 def main(pytest_args):
+    if not PACKAGES:
+        sys.exit("run_on_node.py: APT_BENCH is not set: run it as `make bench-smoke`, which passes the Makefile's list")
     with fresh_node("bench-smoke") as node:
         node.converge({})
         node.run(f"DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {PACKAGES} >/dev/null")
