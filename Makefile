@@ -78,7 +78,7 @@ reliability: deps deps-test
 cluster: deps deps-test
 	$(REAP) $(PYTHON) -m pytest -q -rA test/cluster
 
-## bench: the node's topology against the alternatives (~5 min; BENCH_ARGS=--full for ~30 min)
+## bench: the node's topology against the alternatives (~13 min on 2 cores; BENCH_ARGS=--full for ~50)
 bench: deps-test
 	@dpkg -s $(APT_BENCH) >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $(APT_BENCH); }
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
