@@ -1,5 +1,6 @@
 # chef-client --local-mode config used by `make converge`. The repository root is
-# the cookbook; .chef-local/cookbooks/uwsgi_fleet links back to it.
+# the cookbook; `make converge` copies its parts (the Makefile's COOKBOOK_PARTS)
+# to .chef-local/cookbooks/uwsgi_fleet and converges that copy.
 repo = File.expand_path('..', __dir__)
 chef_repo_path File.join(repo, '.chef-local')
 cookbook_path [File.join(repo, '.chef-local', 'cookbooks')]

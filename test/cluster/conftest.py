@@ -6,6 +6,7 @@ environment, three roles and the data bag holding Redis's password; each node
 runs a plain chef-client with its role, as an operator bootstraps one.
 """
 import contextlib
+import json
 import os
 import secrets
 import sys
@@ -21,6 +22,7 @@ from chef_server import ChefZero  # noqa: E402
 from fixtures import fresh_node  # noqa: E402
 
 ENVIRONMENT = "uwsgi_fleet_scale_out"
+MANIFEST = "/etc/uwsgi_fleet/fleet.json"  # the default recipe's fleet (uwsgi-fleetctl's default too)
 WEB, REDIS, BALANCER = "uwsgi_fleet_web", "uwsgi_fleet_redis", "uwsgi_fleet_balancer"
 # Project 1 takes the ordinary load; project 2 has a small limit, to measure the fleet's quota.
 QUOTA = {"events_per_second": 20, "burst": 20}
@@ -85,6 +87,18 @@ class Cluster:
 
     def web(self):
         return {name: node for name, node in self.nodes.items() if name.startswith("web")}
+
+    def balancer_workers(self):
+        """How many nginx workers the balancer runs (each keeps its own upstream connections)."""
+        return int(self.nodes["balancer"].output("pgrep -c -f '^nginx: worker process'"))
+
+    def web_threads(self):
+        """{web node: its instances x threads}, from each node's fleet manifest: what it can have in flight."""
+        threads = {}
+        for name, node in self.web().items():
+            manifest = json.loads(node.read(MANIFEST))
+            threads[name] = len(manifest["ports"]) * manifest["threads"]
+        return threads
 
 
 FIGURES = []  # (scenario, what was measured), printed at the end and written to build/cluster.md

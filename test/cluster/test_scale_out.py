@@ -54,6 +54,16 @@ class Load:
         return collections.Counter(r.backend.split(":")[0] for r in self.run.results if r.status == 200)
 
 
+def peak_in_flight(results):
+    """The most of these requests that were in flight at once (from their sent and done times)."""
+    edges = sorted([(r.sent, 1) for r in results] + [(r.done, -1) for r in results])
+    peak = current = 0
+    for _, step in edges:
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
 def spool_ids(node, project="1"):
     """Event ids in a web node's spool (those its forwarder has not moved yet)."""
     return {n[:-5] for n in node.output(f"ls -1 /var/spool/uwsgi_fleet/{project} 2>/dev/null || true").split()
@@ -73,22 +83,46 @@ def test_every_web_node_serves_a_share(cluster, figures):
 
 def test_a_web_node_switched_off_is_routed_around_and_loses_nothing(cluster, figures):
     web2 = cluster.nodes["web2"]
-    with Load(cluster) as load:
-        time.sleep(2)
-        machine.power_cut(web2.name)
-        time.sleep(6)
-    # At most what web2 had in flight may fail: its instances' threads (2 x 4 here).
-    assert len(load.failures()) <= 8, load.failures()
-    after = [r for r in load.run.results if r.intended > load.run.results[0].intended + 4 and r.status == 200]
-    assert after and all(not r.backend.startswith(web2.address + ":") for r in after)
+    threads = cluster.web_threads()
+    try:
+        with Load(cluster) as load:
+            time.sleep(2)
+            cut_at = machine.power_cut(web2.name)  # when no process of web2 was left
+            time.sleep(6)
+    finally:
+        # The later scenarios expect every web node: bring web2 back, also when this one failed.
+        if not machine.running(web2.name):
+            machine.boot(web2.name)
+    results = load.run.results
+    by_web2 = [r for r in results if r.status == 200 and r.backend.startswith(web2.address + ":")]
+    last_to_web2 = max(r.sent for r in by_web2)
+    after = [r for r in results if r.sent > cut_at]
+    failed = [r for r in results if r.status != 200]
+    # Nothing sent after the cut can have been answered by web2: it had no process left.
+    assert last_to_web2 <= cut_at, f"web2 answered a request sent {last_to_web2 - cut_at:.2f} s after its cut"
+    # What may fail, and why: requests web2 had in flight at the cut (at most its
+    # instances' threads), and requests the balancer sent after it on a
+    # connection it had kept to web2 (upstream keepalive): no answer comes, and
+    # the balancer waits read_timeout (70 s), past the generator's 30 s. It keeps
+    # at most one connection per request it had in flight to web2 at once, per
+    # worker. Everything else is routed around: a new connect to web2 fails
+    # within connect_timeout and goes to the next node, and web2 is then left out
+    # for fail_timeout. Nothing may fail otherwise (a 5xx, a refused connection).
+    kept = cluster.balancer_workers() * peak_in_flight(by_web2)
+    assert all(r.status == 0 and r.error == "timeout" for r in failed), [(r.status, r.error) for r in failed]
+    assert len(failed) <= threads[web2.name] + kept, [(r.sent - cut_at, r.status, r.error) for r in failed]
+    assert after and len([r for r in after if r.status != 200]) <= kept, \
+        [(r.sent - cut_at, r.status, r.error) for r in after if r.status != 200]
     # Every acknowledged event is in Redis or on a web node's disk (web2's spool survives the power cut).
-    machine.boot(web2.name)
     client = stream_client(cluster)
     in_streams = stream_ids(client)["1"]
     on_disk = set().union(*(spool_ids(n) for n in cluster.web().values()))
     lost = set(load.run.accepted_event_ids()) - (in_streams | on_disk)
-    figures("2. a web node's power cut", f"{len(load.run.results)} requests, {len(load.failures())} failed "
-            f"(at most its 8 threads may); {len(set(load.run.accepted_event_ids()))} accepted, {len(lost)} lost")
+    figures("2. a web node's power cut", f"{len(results)} requests; web2 cut {cut_at - load.run.started:.1f} s into "
+            f"the load, its last answer sent {last_to_web2 - cut_at:+.2f} s from the cut; {len(after)} sent after the "
+            f"cut, {len([r for r in after if r.status != 200])} of them failed (at most the {kept} kept connections "
+            f"may); {len(failed)} failed in all (at most {threads[web2.name]} threads + {kept}); "
+            f"{len(set(load.run.accepted_event_ids()))} accepted, {len(lost)} lost")
     assert lost == set()
 
 
@@ -106,8 +140,8 @@ def test_a_third_web_node_joins_under_load(cluster, figures):
 
 
 def test_the_quota_holds_for_the_whole_fleet(cluster, figures):
-    """Project 2 at three times its rate, spread over three web nodes: the fleet
-    admits burst + rate x time, within 10 %, not three times that."""
+    """Project 2 at three times its rate, spread over every web node: the fleet
+    admits burst + rate x time, within 10 %, not once that per node."""
     seconds = 15
     with Load(cluster, project="2", rate=3 * QUOTA["events_per_second"]) as load:
         time.sleep(seconds)
@@ -116,21 +150,25 @@ def test_the_quota_holds_for_the_whole_fleet(cluster, figures):
     admitted = sum(1 for r in load.run.results if r.status == 200)
     refused = [r for r in load.run.results if r.status == 429]
     figures("4. one quota for the fleet", f"project 2 at {QUOTA['events_per_second']}/s, burst {QUOTA['burst']}, "
-            f"offered {3 * QUOTA['events_per_second']}/s over 3 web nodes: admitted {admitted}, allowed {allowed:.0f} "
+            f"offered {3 * QUOTA['events_per_second']}/s over {len(cluster.web())} web nodes: admitted {admitted}, allowed {allowed:.0f} "
             f"({admitted / allowed:.3f}), {len(refused)} answered 429")
     assert abs(admitted - allowed) <= 0.10 * allowed, (admitted, allowed)
     assert len(refused) + admitted == len(load.run.results)
-    assert len({r.backend.split(":")[0] for r in load.run.results if r.status == 200}) == 3
+    assert {r.backend.split(":")[0] for r in load.run.results if r.status == 200} == \
+        {n.address for n in cluster.web().values()}
 
 
 def test_every_accepted_event_reaches_the_stream_once_across_a_redis_restart(cluster, figures):
     redis_node = cluster.nodes["redis"]
-    with Load(cluster) as load:
-        time.sleep(2)
-        redis_node.run("systemctl stop redis-server")
-        time.sleep(5)   # the spools grow; the quota falls back to each node's own
+    try:
+        with Load(cluster) as load:
+            time.sleep(2)
+            redis_node.run("systemctl stop redis-server")
+            time.sleep(5)   # the spools grow; the quota falls back to each node's own
+            redis_node.run("systemctl start redis-server")
+            time.sleep(3)
+    finally:
         redis_node.run("systemctl start redis-server")
-        time.sleep(3)
     assert load.failures() == []
     client = stream_client(cluster)
     deadline = time.monotonic() + 120

@@ -14,6 +14,7 @@ import tempfile
 import time
 
 import machine
+import remote
 import settings
 
 
@@ -57,7 +58,7 @@ class ChefZero:
         cookbooks = os.path.join(self.workdir, "cookbooks")
         os.makedirs(cookbooks, exist_ok=True)
         if not os.path.lexists(os.path.join(cookbooks, "uwsgi_fleet")):
-            os.symlink(settings.REPO, os.path.join(cookbooks, "uwsgi_fleet"))
+            remote.copy_cookbook(os.path.join(cookbooks, "uwsgi_fleet"))
         self.config = os.path.join(self.workdir, "knife.rb")
         with open(self.config, "w") as f:
             f.write(f"chef_server_url '{self.url}'\nnode_name 'admin'\nclient_key '{key}'\n"

@@ -15,7 +15,6 @@ Two kinds of node:
 """
 import contextlib
 import fcntl
-import ipaddress
 import json
 import os
 import shutil
@@ -123,20 +122,21 @@ def _boot_command(node, root):
     return command + ["--as-pid2", "/bin/sh", "-c", "mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e"]
 
 
-def create(name, init="systemd"):
-    """Boot a fresh node; returns its node.json dict once SSH answers."""
+def create(name, init="systemd", release=settings.DEFAULT_RELEASE):
+    """Boot a fresh node of `release` (settings.RELEASES); returns its node.json dict once SSH answers."""
     if init not in ("systemd", "none"):
         raise ValueError(f"init must be 'systemd' or 'none', not {init!r}")
+    base = image.ensure(release)  # a clear error for an unknown release before anything is made
     with locked():
-        base = image.ensure()  # under the lock: a build must not race another, or a prune
         if os.path.exists(node_dir(name)):
             raise RuntimeError(f"node {name} exists; destroy it first")
         network.up()
         index = _free_index()
         address = str(settings.NETWORK.network_address + index)
-        node = {"name": name, "index": index, "address": address, "init": init, "netns": f"uwf-n{index}",
+        node = {"name": name, "index": index, "address": address, "init": init, "release": release,
+                "netns": f"uwf-n{index}",
                 "veth": f"uwf-v{index}", "image": os.path.dirname(base), "dir": node_dir(name),
-                "ssh_key": settings.SSH_KEY}
+                "ssh_key": settings.SSH_KEY, "owner": os.environ.get(settings.OWNER_ENV)}
         paths = {part: os.path.join(node_dir(name), part) for part in ("upper", "work", "root")}
         for path in paths.values():
             os.makedirs(path)
@@ -166,34 +166,45 @@ def create(name, init="systemd"):
 
 
 def power_cut(name):
-    """Pull the plug: every process of the node dies at once and its link goes
-    down (packets to it are lost, not refused, as with a machine switched off).
-    Its disk (the overlay) stays; boot() starts it again."""
-    with locked():
-        node = load(name)
-        os.killpg(node["pid"], signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while _alive(node) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(node["pid"], os.WNOHANG)
-        network.run("ip", "link", "set", node["veth"], "down")
+    """Pull the plug: the node's link goes down (packets to it are lost, not
+    refused, as with a machine switched off) and every process of the node
+    dies at once. Its disk (the overlay) stays; boot() starts it again.
+
+    Returns the monotonic time at which the cut was complete (no process of
+    the node left), so that callers measure "after the cut" from what
+    happened, not from when they asked. No lock: nothing here touches the
+    shared network, and waiting behind another lane's node creation would
+    move the cut to an unknown moment."""
+    node = load(name)
+    network.run("ip", "link", "set", node["veth"], "down")
+    _kill(node)
+    cut_at = time.monotonic()
+    node.pop("pid_namespace", None)  # gone with the node: the kernel may give its number to another
+    _save(node)
+    return cut_at
 
 
 def boot(name):
     """Start a node that was switched off again, on the same disk and address."""
     with locked():
         node = load(name)
-        if _alive(node):
+        if running(node):
             raise RuntimeError(f"node {name} is running")
         network.run("ip", "link", "set", node["veth"], "up")
         with open(os.path.join(node_dir(name), "boot.log"), "a") as log:
             process = subprocess.Popen(_boot_command(node, node["mounted"]), stdin=subprocess.DEVNULL, stdout=log,
                                        stderr=subprocess.STDOUT, start_new_session=True)
         node["pid"] = process.pid
+        node.pop("pid_namespace", None)
         _save(node)
     _wait_until_ready(node)
     return node
+
+
+def running(node_or_name):
+    """True while any process of the node lives (its nspawn or anything inside)."""
+    node = load(node_or_name) if isinstance(node_or_name, str) else node_or_name
+    return _alive(node) or bool(processes(node))
 
 
 def _save(node):
@@ -222,6 +233,8 @@ def _wait_until_ready(node, timeout=120):
             raise RuntimeError(f"node {node['name']} exited while booting; see {node['dir']}/boot.log")
         if network.port_open(node["address"], 22):
             if subprocess.run(ssh_command(node, ready), capture_output=True, timeout=timeout).returncode == 0:
+                node["pid_namespace"] = _namespace_of_init(node)
+                _save(node)
                 return
         if time.monotonic() > deadline:
             raise RuntimeError(f"node {node['name']} did not answer SSH within {timeout}s; see {node['dir']}/boot.log")
@@ -241,21 +254,109 @@ def _alive(node):
         return f.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def _stop(node, timeout=30):
-    """SIGTERM makes nspawn power a booted node off cleanly; SIGKILL if it hangs."""
-    pid = node.get("pid")
-    if not pid or not _alive(node):
-        return
-    os.kill(pid, signal.SIGTERM)
+def pids():
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+
+
+def pid_namespace(pid):
+    """The PID namespace of a process ("pid:[inode]"); None once it is gone (a zombie has none)."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+OWN_PID_NAMESPACE = pid_namespace("self")
+
+
+def parent(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _namespace_of_init(node):
+    """The node's PID namespace, read from systemd-nspawn's child (the node's own PID 1)."""
+    if not _alive(node):
+        return None
+    for pid in pids():
+        namespace = pid_namespace(pid)
+        if namespace not in (None, OWN_PID_NAMESPACE) and parent(pid) == node["pid"]:
+            return namespace
+    return None
+
+
+def processes(node):
+    """Host PIDs of every process of the node: every PID whose /proc/PID/ns/pid is the node's.
+    The kernel reuses a dead namespace's number for a new one, so the PIDs count
+    only if their root is the node's own overlay (its upper directory)."""
+    namespace = node.get("pid_namespace") or _namespace_of_init(node)
+    if not namespace or namespace == OWN_PID_NAMESPACE:
+        return []
+    found = [pid for pid in pids() if pid_namespace(pid) == namespace]
+    upper = f"upperdir={os.path.join(node_dir(node['name']), 'upper')},"
+    return found if any(upper in _read(f"/proc/{pid}/mountinfo") for pid in found) else []
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _init_pid(node, pids):
+    """Which of the node's processes is its PID 1 (the last NSpid is the PID inside)."""
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                nspids = next(line for line in f if line.startswith("NSpid:")).split()[1:]
+        except (OSError, StopIteration):
+            continue
+        if nspids[-1] == "1":
+            return pid
+    return None
+
+
+def _kill(node, timeout=10):
+    """SIGKILL the node's own PID 1: the kernel then kills every process of its
+    PID namespace. (SIGKILL to systemd-nspawn's process group is not enough: the
+    node's systemd is not in it, and it kept running with its services,
+    re-parented to the host's PID 1.) Returns once no process of the node and
+    no nspawn is left; raises if one survives `timeout` seconds."""
     deadline = time.monotonic() + timeout
-    while _alive(node):
-        if time.monotonic() > deadline:
-            os.killpg(pid, signal.SIGKILL)
-            time.sleep(0.5)
+    while True:
+        left = processes(node)
+        if not left and not _alive(node):
             break
-        time.sleep(0.1)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"node {node['name']}: processes {left} (nspawn {node.get('pid')}) survived SIGKILL")
+        init = _init_pid(node, left)
+        for pid in ([init] if init else left):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if _alive(node) and not left:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(node["pid"], signal.SIGKILL)
+        time.sleep(0.02)
+    with contextlib.suppress(ChildProcessError, TypeError):
+        os.waitpid(node["pid"], os.WNOHANG)
+
+
+def _stop(node, timeout=30):
+    """SIGTERM makes nspawn power a booted node off cleanly; SIGKILL to its PID 1
+    if it hangs, or if nspawn is already gone (then nothing would stop the node)."""
+    if not running(node):
+        return
+    if _alive(node):
+        os.kill(node["pid"], signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while running(node) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    _kill(node)
 
 
 def destroy(name):
@@ -280,8 +381,10 @@ def destroy(name):
         shutil.rmtree(node_dir(name), ignore_errors=True)
         if not names() and not _holders():
             network.down()
-            # Images of an older key (Gemfile.lock or CA changed) are dead weight now.
-            image.prune(image.image_key())
+            if subprocess.run(["mountpoint", "-q", NSPAWN_RUNTIME]).returncode == 0:
+                # Busy while an image is being built (nspawn --pipe): that build's last destroy unmounts it.
+                subprocess.run(["umount", NSPAWN_RUNTIME], stderr=subprocess.DEVNULL)
+            image.prune()
 
 
 HOLDS_DIR = os.path.join(settings.STATE_DIR, "holds")
@@ -329,4 +432,5 @@ def leftovers(node):
         found.append(f"netns {node['netns']}")
     if node.get("pid") and _alive(node):
         found.append(f"process {node['pid']}")
+    found += [f"process {pid} of the node" for pid in processes(node)]
     return found

@@ -60,7 +60,7 @@ def up():
         _save_state(state)
         with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
             f.write("1")
-    if run("iptables", "-t", "nat", "-C", *NAT_RULE, check=False).returncode != 0:
+    if not nat_rule_present():
         run("iptables", "-t", "nat", "-A", *NAT_RULE)
     _start_apt_cache()
 
@@ -68,7 +68,7 @@ def up():
 def down():
     """Undo up(): stop the apt cache, drop NAT and the bridge, restore forwarding."""
     _stop_apt_cache()
-    while run("iptables", "-t", "nat", "-C", *NAT_RULE, check=False).returncode == 0:
+    while nat_rule_present():
         run("iptables", "-t", "nat", "-D", *NAT_RULE)
     if link_exists(settings.BRIDGE):
         run("ip", "link", "del", settings.BRIDGE)
@@ -80,6 +80,10 @@ def down():
         os.unlink(STATE)
 
 
+def nat_rule_present():
+    return run("iptables", "-t", "nat", "-C", *NAT_RULE, check=False).returncode == 0
+
+
 def port_open(host, port, timeout=1.0):
     try:
         socket.create_connection((host, port), timeout=timeout).close()
@@ -88,7 +92,7 @@ def port_open(host, port, timeout=1.0):
         return False
 
 
-def _acng_pid():
+def apt_cache_pid():
     try:
         with open(ACNG_PID) as f:
             pid = int(f.read().strip())
@@ -100,7 +104,7 @@ def _acng_pid():
 
 def _start_apt_cache():
     """apt-cacher-ng bound to the bridge address only (never the host's public one)."""
-    if _acng_pid() and port_open(settings.HOST_ADDRESS, settings.APT_PROXY_PORT):
+    if apt_cache_pid() and port_open(settings.HOST_ADDRESS, settings.APT_PROXY_PORT):
         return
     for sub in ("cache", "log", "run"):
         os.makedirs(os.path.join(ACNG_DIR, sub), exist_ok=True)
@@ -120,14 +124,14 @@ def _start_apt_cache():
 
 
 def _stop_apt_cache():
-    pid = _acng_pid()
+    pid = apt_cache_pid()
     if pid is None:
         return
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
-    while _acng_pid() and time.monotonic() < deadline:
+    while apt_cache_pid() and time.monotonic() < deadline:
         time.sleep(0.1)
-    if _acng_pid():
+    if apt_cache_pid():
         os.kill(pid, signal.SIGKILL)
 
 

@@ -1,12 +1,14 @@
 #!/usr/bin/python3
-"""nodectl: fresh Debian 12 test nodes under systemd-nspawn (run as root).
+"""nodectl: fresh Debian test nodes under systemd-nspawn (run as root).
 
-  image                     build (or reuse) the cached base image; print its root
-  create NAME [--init I]    boot a fresh node (I: systemd, the default, or none);
-                            print its node.json (address, init, ...)
+  image [--release R]       build (or reuse) the release's cached base image; print its root
+  create NAME [--init I] [--release R]
+                            boot a fresh node (I: systemd, the default, or none;
+                            R: debian-13, the default, or debian-12);
+                            print its node.json (address, init, release, ...)
   destroy NAME...           power nodes off and remove every trace of them
   destroy-all               destroy every node (then the network is removed too)
-  list                      the nodes, one per line: name address init
+  list                      the nodes, one per line: name address init release
   ssh NAME [COMMAND]        run COMMAND on the node (a shell without one)
   converge NAME [--json-attributes JSON] [--run-list R] [--cookbook DIR]
           [--extra-cookbook DIR]...
@@ -33,10 +35,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="nodectl", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("image")
+    releases = {"choices": list(machine.settings.RELEASES), "default": machine.settings.DEFAULT_RELEASE}
+    sub.add_parser("image").add_argument("--release", **releases)
     create = sub.add_parser("create")
     create.add_argument("name")
     create.add_argument("--init", choices=("systemd", "none"), default="systemd")
+    create.add_argument("--release", **releases)
     sub.add_parser("destroy").add_argument("names", nargs="+")
     sub.add_parser("destroy-all")
     sub.add_parser("list")
@@ -54,10 +58,9 @@ def main(argv=None):
     if os.geteuid() != 0:
         parser.error("nodes are containers: run as root")
     if args.command == "image":
-        with machine.locked():
-            print(image.ensure())
+        print(image.ensure(args.release))
     elif args.command == "create":
-        print(json.dumps(machine.create(args.name, init=args.init)))
+        print(json.dumps(machine.create(args.name, init=args.init, release=args.release)))
     elif args.command == "destroy":
         for name in args.names:
             machine.destroy(name)
@@ -66,7 +69,7 @@ def main(argv=None):
             machine.destroy(name)
     elif args.command == "list":
         for node in machine.all_nodes():
-            print(node["name"], node.get("address", "?"), node.get("init", "?"))
+            print(node["name"], node.get("address", "?"), node.get("init", "?"), node.get("release", "?"))
     elif args.command == "ssh":
         node = machine.load(args.name)
         os.execvp("ssh", remote.Node(node["address"]).ssh(" ".join(args.remote_command))[:-1]

@@ -1,20 +1,74 @@
 #!/usr/bin/python3
-"""reaper.py COMMAND...: run COMMAND as a child subreaper, like `tini -s`.
+"""reaper.py COMMAND...: run COMMAND as a child subreaper, like `tini -s`, and
+leave no test node behind, whatever COMMAND did.
 
-Node processes (systemd-nspawn, apt-cacher-ng) outlive the short nodectl
-call that started them, so they are re-parented. On a host whose PID 1 does
-not reap orphans (this one: PID 1 is a container's process API, not an init),
-each would stay a zombie after it exits. Under this wrapper they are
-re-parented here instead and reaped, so a test run leaves no process behind.
+- Node processes (systemd-nspawn, apt-cacher-ng) outlive the short nodectl
+  call that started them, so they are re-parented. On a host whose PID 1 does
+  not reap orphans (this one: PID 1 is a container's process API, not an
+  init), each would stay a zombie after it exits. Under this wrapper they are
+  re-parented here instead and reaped.
+- Every node COMMAND creates names this run as its owner (settings.OWNER_ENV).
+  When COMMAND ends, passed, failed, interrupted or killed, the nodes it still
+  owns are destroyed, and the processes it left (a chef-zero whose pytest was
+  killed) are ended. At start, nodes whose owner is no longer running (a run
+  that was itself killed: CI's time limit) are destroyed first.
 Exits with COMMAND's status; SIGINT and SIGTERM are passed on to it.
 """
-import ctypes
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
+
+import ctypes
+
+sys.dont_write_bytecode = True
+import machine  # noqa: E402
+import network  # noqa: E402
+import settings  # noqa: E402
 
 PR_SET_CHILD_SUBREAPER = 36
+
+
+def _start_time(pid):
+    """A process's start time (clock ticks since boot): with the PID, it names one process, not a reused PID."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _owner_alive(owner):
+    pid, _, started = owner.partition(":")
+    return pid.isdigit() and _start_time(int(pid)) == started
+
+
+def destroy_nodes(which, why):
+    for node in machine.all_nodes():
+        if which(node.get("owner")):
+            print(f"reaper: destroying node {node['name']} ({why})", file=sys.stderr, flush=True)
+            machine.destroy(node["name"])
+
+
+def _reap():
+    """Reap the children that have exited, without waiting for the others."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _adopted():
+    """Running processes this reaper has adopted (their parent is us), but the node network's apt cache,
+    which serves other runs' nodes too and is stopped with the network (network.down)."""
+    me, cache = os.getpid(), network.apt_cache_pid()
+    return [pid for pid in machine.pids() if machine.parent(pid) == me and pid != cache
+            and machine.pid_namespace(pid) is not None]
 
 
 def main(argv):
@@ -23,28 +77,36 @@ def main(argv):
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
-    child = subprocess.Popen(argv)
+    owner = f"{os.getpid()}:{_start_time(os.getpid())}"
+    destroy_nodes(lambda o: o and o != owner and not _owner_alive(o), "its run is gone")
+    # Its own process group: a Ctrl-C reaches COMMAND once, from here, not
+    # twice (from the terminal and from here), which would cut its cleanup short.
+    child = subprocess.Popen(argv, env=dict(os.environ, **{settings.OWNER_ENV: owner}), process_group=0)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, _frame: child.send_signal(signum))
     while True:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        except InterruptedError:
-            continue
+        pid, status = os.wait()
         if pid == child.pid:
             code = os.waitstatus_to_exitcode(status)
             break
-    # Orphans that already exited are reaped; any still running (a node left up
-    # on purpose by `kitchen create`) goes on without us.
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            break
-        if pid == 0:
-            break
+    # COMMAND is done: whatever it left is ours to end. Signals now would only
+    # leave the cleanup half done.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    destroy_nodes(lambda o: o == owner, "left by the command")
+    left = _adopted()
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while _adopted() and time.monotonic() < deadline:
+        _reap()
+        time.sleep(0.1)
+    for pid in _adopted():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    time.sleep(0.1)
+    _reap()
     return 128 - code if code < 0 else code
 
 

@@ -7,18 +7,31 @@ import io
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import tarfile
 
 import settings
 
-# What of the repository is the cookbook (the rest is tests, bench, docs).
-COOKBOOK_PARTS = ("metadata.rb", "attributes", "recipes", "resources", "templates", "files", "libraries", "chefignore")
 CONVERGE_DIR = "/var/tmp/uwsgi_fleet-converge"
 
 
 class CommandFailed(AssertionError):
     pass
+
+
+def copy_cookbook(dest, source=settings.REPO):
+    """A copy of the cookbook's parts (settings.COOKBOOK_PARTS) at dest: what Chef
+    is given instead of the checkout, whose tests, bench and node_modules it
+    would walk on every load."""
+    os.makedirs(dest)
+    for part in settings.COOKBOOK_PARTS:
+        path = os.path.join(source, part)
+        if os.path.isdir(path):
+            shutil.copytree(path, os.path.join(dest, part), ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        elif os.path.exists(path):
+            shutil.copy(path, os.path.join(dest, part))
+    return dest
 
 
 class Node:
@@ -83,7 +96,7 @@ class Node:
         """chef-client --local-mode on the node, with `cookbook` as uwsgi_fleet."""
         cookbooks = f"{CONVERGE_DIR}/cookbooks"
         self.put_tree(cookbook, f"{cookbooks}/uwsgi_fleet",
-                      [p for p in COOKBOOK_PARTS if os.path.exists(os.path.join(cookbook, p))])
+                      [p for p in settings.COOKBOOK_PARTS if os.path.exists(os.path.join(cookbook, p))])
         for path in extra_cookbooks:
             self.put_tree(path, f"{cookbooks}/{os.path.basename(path)}")
         client_rb = (f"chef_repo_path '{CONVERGE_DIR}'\ncookbook_path ['{cookbooks}']\n"

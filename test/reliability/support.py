@@ -20,8 +20,8 @@ sys.path.insert(0, os.path.join(REPO, "test", "integration"))
 sys.path.insert(0, os.path.join(REPO, "test", "nodes"))
 
 import loadgen  # noqa: E402
+import remote  # noqa: E402
 import settings  # noqa: E402
-from remote import COOKBOOK_PARTS  # noqa: E402
 
 MANIFEST = "/etc/uwsgi_fleet/fleet.json"
 STORE_CONFIG = "/etc/uwsgi_fleet/store_app.json"
@@ -86,15 +86,7 @@ def converge_ok(attributes=None, cookbook=REPO, **kwargs):
 
 def cookbook_copy(tmp_path):
     """A copy of the cookbook that a test may change (e.g. new app code)."""
-    copy = tmp_path / "uwsgi_fleet"
-    copy.mkdir()
-    for part in COOKBOOK_PARTS:
-        source = os.path.join(REPO, part)
-        if os.path.isdir(source):
-            shutil.copytree(source, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, copy / part)
-    return copy
+    return remote.copy_cookbook(str(tmp_path / "uwsgi_fleet"))
 
 
 LOADS = []  # every Load of the session, so their events can be removed at the end

@@ -13,7 +13,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "test", "nodes"))
 
-from remote import COOKBOOK_PARTS  # noqa: E402
+from settings import COOKBOOK_PARTS  # noqa: E402
 
 
 def previous_release():

@@ -21,7 +21,8 @@ module UwsgiFleetSpec
   # would walk its thousands of test and bench files on every converge.
   # ('cookbooks' in the path's name keeps ChefSpec from guessing a
   # single-cookbook layout.)
-  COOKBOOK_PARTS = %w(metadata.rb attributes files libraries recipes resources templates).freeze
+  # The Makefile's COOKBOOK_PARTS: the one list `make converge` and the test nodes mirror too.
+  COOKBOOK_PARTS = File.read(File.join(COOKBOOK_ROOT, 'Makefile'))[/^COOKBOOK_PARTS\s*:=\s*(.+)$/, 1].split.freeze
   COOKBOOK_PATH = Dir.mktmpdir('uwsgi_fleet_chefspec_cookbooks').freeze
   COOKBOOK_LINK = File.join(COOKBOOK_PATH, 'uwsgi_fleet').freeze
   at_exit { FileUtils.remove_entry(COOKBOOK_PATH) if File.directory?(COOKBOOK_PATH) }

@@ -6,13 +6,14 @@ require 'shellwords'
 
 module Kitchen
   module Driver
-    # Creates and destroys fresh Debian 12 nodes booted with systemd under
-    # systemd-nspawn, through test/nodes/nodectl.py (which owns the image, the
+    # Creates and destroys fresh Debian nodes booted with systemd under
+    # systemd-nspawn, through test/nodes/nodectl.py (which owns the images, the
     # network and the cleanup). Kitchen then reaches a node like any machine:
     # the ssh transport, as root, with the nodes' key.
     #
     #   driver:
     #     name: nspawn
+    #     release: debian-13   # default: the platform's name (debian-12, debian-13)
     #     init: systemd        # or 'none': no init system, as on this host
     #     seed:                # optional: converge this first, at create time,
     #       run_list: [...]    # so the suite starts from that state (e.g. the
@@ -33,16 +34,17 @@ module Kitchen
 
       default_config :python, '/usr/bin/python3'
       default_config :init, 'systemd'
+      default_config(:release) { |driver| driver.instance.platform.name }
       default_config :seed, nil
 
       def create(state)
         return if state[:hostname]
-        node = JSON.parse(nodectl('create', instance.name, '--init', config[:init]).lines.last)
+        node = JSON.parse(nodectl('create', instance.name, '--init', config[:init], '--release', config[:release]).lines.last)
         state[:hostname] = node['address']
         state[:username] = 'root'
         state[:ssh_key] = node['ssh_key']
         state[:node_init] = node['init']
-        info("Node #{instance.name} is up at #{node['address']} (init: #{node['init']})")
+        info("Node #{instance.name} is up at #{node['address']} (#{node['release']}, init: #{node['init']})")
         seed(state) if config[:seed]
       end
 
