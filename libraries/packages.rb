@@ -16,6 +16,12 @@ module UwsgiFleet
     # The store app decodes br and zstd bodies through these (ctypes).
     STORE_APP = %w(python3 libbrotli1 libzstd1).freeze
     APT_LISTS = '/var/lib/apt/lists'.freeze
+    # How long a converge waits for another apt (unattended-upgrades on a fresh
+    # image): `apt-get update` retried every 10 s for 5 min, the install
+    # waiting as long for dpkg's lock.
+    APT_RETRIES = 30
+    APT_RETRY_DELAY = 10
+    APT_LOCK_WAIT = "-o DPkg::Lock::Timeout=#{APT_RETRIES * APT_RETRY_DELAY}".freeze
 
     module_function
 

@@ -21,6 +21,24 @@ def test_make_converge_says_where_the_node_serves(node):
     assert f"from other hosts: http://{node.address}/" in log
 
 
+def test_the_first_make_converge_waited_for_another_apt_and_converged(node):
+    """make_converge.sh held apt's locks while the first run's own apt step ran
+    (the Makefile's, for a build package it had removed), and again from Chef's
+    start until its `apt-get update` had met them: the run waited both times,
+    then installed and served."""
+    times = {what: float(node.read(f"/root/apt-locks-{what}"))
+             for what in ("taken-1", "released-1", "taken-2", "met-by-chef", "released-2")}
+    started = float(node.read("/root/make-converge-1.started"))
+    log = node.read(LOGS[0])
+    assert times["taken-1"] <= started < times["released-1"] <= times["taken-2"]
+    # Chef's `apt-get update` met the locks (the holder gives up looking after 300 s) and waited 25 s.
+    assert times["taken-2"] < times["met-by-chef"] < times["taken-2"] + 250, times
+    assert times["released-2"] - times["met-by-chef"] >= 25, times
+    assert "apt: another apt holds the lists, waiting" in log, log[:3000]
+    assert node.run("dpkg -s git", check=False).returncode == 0  # the Makefile's apt step put it back
+    assert re.search(r"^uwsgi_fleet \S+ serves http://", log, re.M), log[-3000:]
+
+
 def test_a_second_make_converge_changes_nothing(node):
     log = node.read(LOGS[1])
     assert re.search(r"Infra Phase complete, 0/\d+ resources updated", log), log[-3000:]

@@ -51,6 +51,14 @@ describe 'uwsgi_fleet' do
         expect(position(:apt_update, 'uwsgi_fleet')).to be < position(:package, "#{fleet_packages}, supervisor")
       end
 
+      it 'waits for another apt (unattended-upgrades on a fresh image): update retried, the install waiting for the lock' do
+        waits = { retries: UwsgiFleet::Packages::APT_RETRIES, retry_delay: UwsgiFleet::Packages::APT_RETRY_DELAY }
+        expect(chef_run).to periodic_apt_update('uwsgi_fleet').with(waits)
+        expect(chef_run.find_resource(:apt_update, 'uwsgi_fleet: the apt lists are empty')).to have_attributes(waits)
+        expect(chef_run).to install_package("#{fleet_packages}, supervisor")
+          .with(options: ['-o', "DPkg::Lock::Timeout=#{UwsgiFleet::Packages::APT_RETRIES * UwsgiFleet::Packages::APT_RETRY_DELAY}"])
+      end
+
       it 'leaves lists that are there to the periodic update' do
         expect(chef_run).not_to update_apt_update('uwsgi_fleet: the apt lists are empty')
       end
