@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""load.py start|stop DIR: an open-loop store load from this host to the Kitchen
-node (KITCHEN_INSTANCE_HOSTNAME), from `start` until `stop`, for the upgrade
-suite's hooks around its converge.
+"""load.py start|stop|kill DIR: an open-loop store load from this host to the
+Kitchen node (KITCHEN_INSTANCE_HOSTNAME), from `start` until `stop`, for the
+upgrade suite's hooks around its converge. Its files go to
+DIR/<KITCHEN_INSTANCE_NAME>: the suite runs on two platforms at once.
 
 start: runs the load in a background process and returns once it is sending.
 stop:  stops it and writes DIR/load.json: the counts, every failed request,
@@ -95,5 +96,10 @@ def kill(directory):
         pass
 
 
+def instance_dir(directory, instance):
+    """Where one Kitchen instance's load keeps its files (the specs read load.json there)."""
+    return os.path.join(directory, instance)
+
+
 if __name__ == "__main__":
-    {"start": start, "stop": stop, "kill": kill}[sys.argv[1]](sys.argv[2])
+    {"start": start, "stop": stop, "kill": kill}[sys.argv[1]](instance_dir(sys.argv[2], os.environ["KITCHEN_INSTANCE_NAME"]))

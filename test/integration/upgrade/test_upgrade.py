@@ -4,13 +4,19 @@ driver's seed) to this one, under an open-loop load for the whole converge
 accepted event was lost, and the node ends as the default suite does."""
 import json
 import os
+import sys
 
 import pytest
 
 from default_recipe_checks import *  # noqa: F401,F403 (the shared specs run in every suite)
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-LOAD = os.path.join(REPO, ".kitchen", "upgrade-load", "load.json")
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+sys.path.insert(0, HERE)
+import load as load_hooks  # noqa: E402  (load.py: where kitchen.yml's hooks put this instance's load)
+
+LOAD = os.path.join(load_hooks.instance_dir(os.path.join(REPO, ".kitchen", "upgrade-load"),
+                                            os.environ.get("KITCHEN_INSTANCE", "")), "load.json")
 SEEDED_FLEETS = "/var/lib/kitchen-seed/uwsgi_fleet"
 
 
