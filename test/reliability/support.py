@@ -7,6 +7,7 @@ everything else on the node goes over SSH.
 import contextlib
 import json
 import os
+import pathlib
 import shlex
 import shutil
 import subprocess
@@ -86,7 +87,7 @@ def converge_ok(attributes=None, cookbook=REPO, **kwargs):
 
 def cookbook_copy(tmp_path):
     """A copy of the cookbook that a test may change (e.g. new app code)."""
-    return remote.copy_cookbook(str(tmp_path / "uwsgi_fleet"))
+    return pathlib.Path(remote.copy_cookbook(str(tmp_path / "uwsgi_fleet")))
 
 
 LOADS = []  # every Load of the session, so their events can be removed at the end

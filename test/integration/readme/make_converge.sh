@@ -20,6 +20,7 @@ rm -f /root/apt-locks-*
 ruby -rfcntl -e '
   hold, chef, paths = Integer(ARGV[0]), ARGV[1], ARGV.drop(2)
   note = ->(what) { File.write("/root/apt-locks-#{what}", "#{Time.now.to_f}\n") }
+  File.write("/root/apt-locks-hold", "#{hold}\n")
   2.times do |i|
     sleep 0.2 until i.zero? || File.exist?(chef)
     held = paths.map do |path|
@@ -37,7 +38,7 @@ ruby -rfcntl -e '
     held.each(&:close)
     note.call("released-#{i + 1}")
   end
-' 25 /root/uwsgi_fleet/bin/chef-client /var/lib/apt/lists/lock /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock &
+' 15 /root/uwsgi_fleet/bin/chef-client /var/lib/apt/lists/lock /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock &
 timeout 30 sh -c 'until [ -e /root/apt-locks-taken-1 ]; do sleep 0.1; done'
 for run in 1 2; do
   started=$SECONDS
