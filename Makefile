@@ -18,12 +18,14 @@ LIBARCHIVE_13 := libarchive13t64
 # the gem from RubyGems no longer builds on Debian 13 (see lib/shadow.rb there).
 APT_BUILD   := build-essential ruby-dev ruby-bundler pkg-config libffi-dev libyaml-dev git ruby-shadow \
                $(LIBARCHIVE_$(DEBIAN_VERSION))
-# $(call apt_install,PACKAGES): install them unless dpkg has them all. It waits
+# $(call apt_install,PACKAGES): install them unless every one is installed
+# (dpkg-query's "ii": `dpkg -s` also succeeds for a package removed with its
+# conffiles left, state "rc"). It waits
 # for another apt (a fresh cloud image runs unattended-upgrades at first boot)
 # instead of failing at once: the install through DPkg::Lock::Timeout, and
 # `apt-get update`, which has no lock timeout, by retrying on a held lock only.
 APT_GET     := apt-get -q -o DPkg::Lock::Timeout=600
-apt_install  = dpkg -s $(1) >/dev/null 2>&1 || { \
+apt_install  = test "$$(dpkg-query -W -f='$${db:Status-Abbrev}\n' $(1) 2>/dev/null | grep -c '^ii')" = $(words $(1)) || { \
 	for try in $$(seq 60); do \
 	  err=$$($(APT_GET) update -qq 2>&1 >/dev/null) && break; \
 	  case "$$err" in *"Could not get lock"*) echo "apt: another apt holds the lists, waiting ($$try)"; sleep 10;; \

@@ -134,8 +134,7 @@ def create(name, init="systemd", release=settings.DEFAULT_RELEASE):
         index = _free_index()
         address = str(settings.NETWORK.network_address + index)
         node = {"name": name, "index": index, "address": address, "init": init, "release": release,
-                "netns": f"uwf-n{index}",
-                "veth": f"uwf-v{index}", "image": os.path.dirname(base), "dir": node_dir(name),
+                "netns": f"uwf-n{index}", "veth": f"uwf-v{index}", "image": os.path.dirname(base), "dir": node_dir(name),
                 "ssh_key": settings.SSH_KEY, "owner": os.environ.get(settings.OWNER_ENV)}
         paths = {part: os.path.join(node_dir(name), part) for part in ("upper", "work", "root")}
         for path in paths.values():
@@ -249,9 +248,9 @@ def _alive(node):
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # Reaped? A zombie of ours still answers kill 0.
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    # Reaped? A zombie of ours still answers kill 0. (Gone between the two: dead.)
+    stat = _read(f"/proc/{pid}/stat")
+    return bool(stat) and stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def pids():
