@@ -249,8 +249,8 @@ def _alive(node):
     except ProcessLookupError:
         return False
     # Reaped? A zombie of ours still answers kill 0. (Gone between the two: dead.)
-    stat = _read(f"/proc/{pid}/stat")
-    return bool(stat) and stat.rsplit(")", 1)[1].split()[0] != "Z"
+    fields = stat(pid)
+    return bool(fields) and fields[0] != "Z"
 
 
 def pids():
@@ -268,12 +268,16 @@ def pid_namespace(pid):
 OWN_PID_NAMESPACE = pid_namespace("self")
 
 
+def stat(pid):
+    """The fields of /proc/PID/stat after the command name (state, ppid, ...; proc(5) numbers
+    them from 3); [] once the process is gone."""
+    text = _read(f"/proc/{pid}/stat")
+    return text.rsplit(")", 1)[1].split() if text else []
+
+
 def parent(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
+    fields = stat(pid)
+    return int(fields[1]) if fields else None
 
 
 def _namespace_of_init(node):

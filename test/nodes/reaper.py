@@ -33,11 +33,8 @@ PR_SET_CHILD_SUBREAPER = 36
 
 def _start_time(pid):
     """A process's start time (clock ticks since boot): with the PID, it names one process, not a reused PID."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
+    fields = machine.stat(pid)
+    return fields[19] if fields else None
 
 
 def _owner_alive(owner):
