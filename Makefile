@@ -103,7 +103,9 @@ nodes: deps deps-test
 	$(REAP) $(PYTHON) -m pytest -q test/nodes
 
 kitchen: deps deps-test
-	$(REAP) bundle exec kitchen test --concurrency=2 --destroy=always
+	@rm -rf build/kitchen-verify
+	$(REAP) bundle exec kitchen test --concurrency=2 --destroy=always \
+	  || { $(PYTHON) test/integration/verify_report.py build/kitchen-verify; exit 1; }
 
 server-flow: deps deps-test
 	$(REAP) $(PYTHON) -m pytest -q test/server
