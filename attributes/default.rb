@@ -55,8 +55,14 @@ default['uwsgi_fleet']['web']['nginx']['client_body_buffer_size'] = '1m'
 default['uwsgi_fleet']['web']['nginx']['listen_address'] = nil
 # Upstream balancing: 'least_conn' (as Sentry's config), 'round_robin', 'random_two' or 'ip_hash'.
 default['uwsgi_fleet']['web']['nginx']['balance'] = 'least_conn'
-# Requests nginx gives one instance at once; past that on every instance it sheds with a 503 and
-# Retry-After instead of queueing. 'auto' = 2 x threads; 0 = no limit.
+# Overload (documentation/uwsgi_fleet.md, Overload). Requests queue in each instance's listen queue;
+# the store app sheds (503 + Retry-After) a request that waited longer than burst_queue_ms, or
+# sustained_queue_ms once the queue has not emptied for burst_queue_ms: a burst is stored whole,
+# sustained overload is shed with the accepted requests kept fast.
+default['uwsgi_fleet']['web']['nginx']['burst_queue_ms'] = 500
+default['uwsgi_fleet']['web']['nginx']['sustained_queue_ms'] = 50
+# Requests nginx gives one instance at once; past that on every instance nginx sheds at once.
+# 'auto' = threads + listen_backlog, what the instance can hold; 0 = no limit.
 default['uwsgi_fleet']['web']['nginx']['max_conns'] = 'auto'
 # Retired: nginx.conf is the distribution's now (set worker_processes there).
 # Anything but 'auto' only logs a warning.

@@ -16,7 +16,8 @@ module UwsgiFleet
       listen: %w(web nginx listen), listen_address: %w(web nginx listen_address), server_name: %w(web nginx server_name),
       client_max_body_size: %w(web nginx client_max_body_size),
       client_body_buffer_size: %w(web nginx client_body_buffer_size), balance: %w(web nginx balance),
-      max_conns: %w(web nginx max_conns),
+      max_conns: %w(web nginx max_conns), burst_queue_ms: %w(web nginx burst_queue_ms),
+      sustained_queue_ms: %w(web nginx sustained_queue_ms),
       client_timeout: %w(web nginx client_timeout)
     }.freeze
     STORE_APP = {

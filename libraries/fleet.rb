@@ -11,15 +11,15 @@ require 'json'
 module UwsgiFleet
   # Pure rules about instances and ports.
   module Fleet
-    # max_conns 'auto': requests nginx lets one instance hold per thread. 2: one
-    # running and one waiting in the listen queue per thread (bench/README.md, Overload).
-    CONNS_PER_THREAD = 2
-
     module_function
 
     # Requests nginx gives one instance at once (its max_conns; 0 = no limit).
-    def max_conns(value, threads)
-      value == 'auto' ? CONNS_PER_THREAD * threads : value
+    # 'auto': what the instance can hold, one per thread and a full listen
+    # queue. Past that the kernel would drop nginx's connection attempt (a SYN
+    # retransmission, 1 s, before anything happens), so nginx sheds at once
+    # instead; below it, the app sheds on time queued (store_app/overload.py).
+    def max_conns(value, threads, listen_backlog)
+      value == 'auto' ? threads + listen_backlog : value
     end
 
     # Number of instances: an Integer as given, or 'auto' = CPU count, at least 2.
@@ -92,7 +92,14 @@ module UwsgiFleet
     end
 
     def max_conns
-      Fleet.max_conns(props[:max_conns], props[:threads])
+      Fleet.max_conns(props[:max_conns], props[:threads], props[:listen_backlog])
+    end
+
+    # What nginx tells each request's instance: how long a request may wait
+    # in its queue during a burst, then during sustained overload (ms; the
+    # store app sheds past it: store_app/overload.py). "0 0": never.
+    def queue_ms
+      "#{props[:burst_queue_ms]} #{props[:sustained_queue_ms]}"
     end
 
     # One "host:port" per instance, in port order: the nginx upstream.
@@ -130,6 +137,9 @@ module UwsgiFleet
         'bind_address' => props[:bind_address],
         'threads' => props[:threads],
         'max_conns' => max_conns,
+        'listen_backlog' => props[:listen_backlog],
+        'burst_queue_ms' => props[:burst_queue_ms],
+        'sustained_queue_ms' => props[:sustained_queue_ms],
         'user' => user,
         'fifo_dir' => props[:fifo_dir],
         'log_dir' => props[:log_dir],

@@ -42,6 +42,8 @@ module UwsgiFleet
     PREFIX = /\A[a-z][a-z0-9_-]{0,49}\z/.freeze
     MAX_PORT = 65_535
     MIB = 1024**2
+    # The longest a request may be told to wait in an instance's queue (ms).
+    MAX_QUEUE_MS = 60_000
 
     module_function
 
@@ -139,6 +141,8 @@ module UwsgiFleet
       client_max_body_size: NGINX_SIZE,
       balance: one_of(BALANCE_METHODS),
       max_conns: Rule.new("must be 'auto' or an integer from 0 (no limit) to 65535", ->(v) { v == 'auto' || int_in?(v, 0, 65_535) }),
+      burst_queue_ms: int(0, MAX_QUEUE_MS),
+      sustained_queue_ms: int(0, MAX_QUEUE_MS),
       client_timeout: int(1, 300),
       remove_sites: Rule.new('must be a list of absolute paths under /etc/nginx (no .. or %)',
                              ->(v) { v.is_a?(Array) && v.all? { |p| nginx_path('').check.call(p) } }),
@@ -223,6 +227,7 @@ module UwsgiFleet
       errors.concat(instance_errors(props, cpus))
       errors << int(1, somaxconn).error(:listen_backlog, props[:listen_backlog])
       errors.concat(body_buffer_errors(props))
+      errors << queue_error(props)
       sources = props.values_at(:store_app, :app_module, :wsgi_file).compact
       errors << Error.new([:app_module], 'and wsgi_file (or a store_app): exactly one of them must be set',
                           props.slice(:store_app, :app_module, :wsgi_file).compact) unless sources.size == 1
@@ -230,6 +235,14 @@ module UwsgiFleet
         errors << Error.new([:process_manager], 'must be supervisor on this node: systemd is not its init (PID 1)', 'systemd')
       end
       errors.compact
+    end
+
+    # The sustained bound cannot exceed the burst one: it is what a request
+    # may wait once the queue has not emptied for burst_queue_ms.
+    def queue_error(props)
+      burst, sustained = props.values_at(:burst_queue_ms, :sustained_queue_ms)
+      return unless int_in?(burst, 0, MAX_QUEUE_MS) && int_in?(sustained, 0, MAX_QUEUE_MS) && sustained > burst
+      Error.new([:sustained_queue_ms], "must not exceed burst_queue_ms (#{burst})", sustained)
     end
 
     def name_error(name)

@@ -3,11 +3,12 @@ counts it: an outcome, a reason and a data category, with a quantity.
 
 Outcomes (Sentry's names): ``accepted`` (spooled), ``filtered`` (answered 200
 but deliberately not kept: this store keeps only events and transactions),
-``rate_limited`` (429) and ``invalid`` (refused with a 4xx, or a 500 when the
+``rate_limited`` (429, and 503 when the instance sheds a request that
+queued too long: overload.py) and ``invalid`` (refused with a 4xx, or a 500 when the
 spool failed).  Reasons are Relay's DiscardReason names where one fits
 (``invalid_json``, ``invalid_envelope``, ``too_large``, ``payload``,
 ``duplicate``, ``internal``), plus this store's own: ``not_stored``, ``auth``,
-``content_encoding`` and ``project_quota`` (Sentry's reason code for a project
+``content_encoding``, ``overloaded`` and ``project_quota`` (Sentry's reason code for a project
 rate limit).  Categories are Sentry's data categories (``error``,
 ``transaction``, ``session``, ``attachment``, ...; ``unknown`` when a request
 was refused before its items could be read).

@@ -53,3 +53,17 @@ def rate_limits_header(retry_after):
     """X-Sentry-Rate-Limits for this store's one (project) quota."""
     return "%d:%s:project:%s" % (retry_after, ";".join(QUOTA_CATEGORIES),
                                  QUOTA_REASON)
+
+
+# The answer to a request shed for overload (overload.py), the same as
+# nginx's when no instance can take a request (libraries/nginx.rb, SHED_*;
+# test_overload.py compares them): 503 as Relay answers with its queue full,
+# and a rate limit without categories, which pauses every category for
+# Retry-After seconds in sentry-python and the JavaScript SDKs.  The
+# renderer adds X-Sentry-Error (the reason) and the CORS headers.
+SHED_STATUS = 503
+SHED_RETRY_AFTER = 1
+SHED_REASON = "overloaded"
+SHED_HEADERS = (("Retry-After", str(SHED_RETRY_AFTER)),
+                ("X-Sentry-Rate-Limits",
+                 "%d::organization:%s" % (SHED_RETRY_AFTER, SHED_REASON)))

@@ -8,7 +8,8 @@ generic error page.
 
 Request pipeline for the intake endpoints (cheap checks first, and the key is
 checked before the body is decoded):
-route (OPTIONS: CORS preflight) -> auth (401/403) -> simulated hops
+route (OPTIONS: CORS preflight) -> time queued (503, overload.py)
+-> auth (401/403) -> simulated hops
 -> Content-Encoding (415) -> read body (400/413) -> decode (400/413)
 -> parse (400/413) -> quota (429) -> spool (500 on disk failure) -> 200.
 Envelopes whose key is only in the envelope header's ``dsn`` are the one
@@ -24,8 +25,8 @@ import threading
 import time
 import traceback
 
-from . import (auth, body, config, decode, envelope, outcomes, protocol,
-               quota, spool)
+from . import (auth, body, config, decode, envelope, outcomes, overload,
+               protocol, quota, spool)
 from .errors import HttpError
 from .log import log as log_error
 
@@ -55,11 +56,15 @@ _STATUS = {200: "200 OK", 400: "400 Bad Request", 401: "401 Unauthorized",
            403: "403 Forbidden", 404: "404 Not Found",
            405: "405 Method Not Allowed", 413: "413 Payload Too Large",
            415: "415 Unsupported Media Type", 429: "429 Too Many Requests",
-           500: "500 Internal Server Error"}
+           500: "500 Internal Server Error", 503: "503 Service Unavailable"}
 # The reason counted for a refusal that names none (see outcomes.py).
 _DEFAULT_DISCARD = {400: "invalid", 401: "auth", 403: "auth",
                     413: "too_large", 415: "content_encoding",
-                    429: protocol.QUOTA_REASON, 500: "internal"}
+                    429: protocol.QUOTA_REASON, 500: "internal",
+                    503: protocol.SHED_REASON}
+# A request refused with these statuses was rate limited (its data may come
+# again after Retry-After); any other refusal is counted invalid.
+_RATE_LIMITED = frozenset((429, protocol.SHED_STATUS))
 
 
 class _Intake:
@@ -81,6 +86,7 @@ class StoreApp:
         self.outcomes = outcomes.Outcomes()
         self._instance_header = ("X-Fleet-Instance", instance)
         self._quota = quota.make_quota(cfg.quota)
+        self._queue = overload.QueueGate()
         self._limits = {pid: (p.rate_limit.events_per_second,
                               p.rate_limit.burst)
                         for pid, p in cfg.projects.items() if p.rate_limit}
@@ -159,12 +165,14 @@ class StoreApp:
         project_id, endpoint = api.groups()
         intake = _Intake(endpoint)
         try:
+            # First: a request that queued too long costs nothing more.
+            self._queue.admit(environ)
             if endpoint == "store":
                 event_id = self._store(environ, project_id, intake)
             else:
                 event_id = self._envelope(environ, project_id, intake)
         except HttpError as e:
-            outcome = "rate_limited" if e.status == 429 else "invalid"
+            outcome = "rate_limited" if e.status in _RATE_LIMITED else "invalid"
             self.outcomes.add(outcome, e.discard or _DEFAULT_DISCARD[e.status],
                               intake.category)
             raise

@@ -85,7 +85,8 @@ module UwsgiFleetSpec
       listen_backlog: 1024, buffer_size: 65_535, harakiri: 60, process_manager: process_manager,
       store_app: nil, app_module: 'app.wsgi:application', wsgi_file: nil, chdir: '/opt/uwsgi_fleet', pythonpath: ['/opt/uwsgi_fleet'],
       virtualenv: nil, env: {}, listen: 80, listen_address: nil, server_name: '_', default_server: false, client_max_body_size: '2m',
-      client_body_buffer_size: '1m', balance: 'least_conn', max_conns: 'auto', client_timeout: 10, remove_sites: [], nginx_main_config: nil
+      client_body_buffer_size: '1m', balance: 'least_conn', max_conns: 'auto', burst_queue_ms: 500, sustained_queue_ms: 50,
+      client_timeout: 10, remove_sites: [], nginx_main_config: nil
     }.merge(UwsgiFleet::Fleet.named_defaults(name, process_manager)).merge(overrides)
   end
 

@@ -155,7 +155,7 @@ describe 'uwsgi_fleet' do
         expect(JSON.parse(rendered(manifest))).to include(
           'name' => 'api', 'process_manager' => 'supervisor', 'ports' => [9100, 9101, 9102], 'user' => 'api_fleet',
           'instance_name' => 'uwsgi_fleet_api_{port}', 'upstream' => 'uwsgi_fleet_api', 'site_file' => site, 'threads' => 2,
-          'max_conns' => 4, 'server_name' => 'api.example'
+          'max_conns' => 1026, 'server_name' => 'api.example'
         )
       end
     end
@@ -208,7 +208,7 @@ describe 'uwsgi_fleet' do
       it 'lists exactly the instances upstream, balanced with least_conn over a shared zone' do
         expect(upstream_servers).to eq(%w(127.0.0.1:9100 127.0.0.1:9101 127.0.0.1:9102))
         expect(content.scan(/^\s*server \S+ .*;$/).map(&:strip)).to eq(
-          [9100, 9101, 9102].map { |port| "server 127.0.0.1:#{port} max_fails=1 fail_timeout=2s max_conns=4;" }
+          [9100, 9101, 9102].map { |port| "server 127.0.0.1:#{port} max_fails=1 fail_timeout=2s max_conns=1026;" }
         )
         expect(content).to include("upstream uwsgi_fleet_api {\n    least_conn;\n    # Shared by all nginx workers")
           .and match(/^\s+zone uwsgi_fleet_api 64k;$/)
@@ -513,16 +513,73 @@ describe 'uwsgi_fleet' do
     end
   end
 
-  context 'with its default max_conns and threads (auto: 2 x 8)' do
+  context 'with its default max_conns, threads and listen_backlog (auto: 8 + 1024)' do
     recipe do
       uwsgi_fleet 'api' do
         app_module 'api_app:application'
       end
     end
 
-    it 'gives each instance at most 16 requests at once, in the site file and the manifest' do
-      expect(upstream_max_conns).to eq([16, 16])
-      expect(JSON.parse(rendered(manifest))).to include('threads' => 8, 'max_conns' => 16)
+    it 'gives each instance at most what it holds, 1032 requests at once, in the site file and the manifest' do
+      expect(upstream_max_conns).to eq([1032, 1032])
+      expect(JSON.parse(rendered(manifest))).to include('threads' => 8, 'listen_backlog' => 1024, 'max_conns' => 1032)
+    end
+
+    it "tells each request's instance when nginx passed it on and how long it may queue (500 ms, 50 ms sustained)" do
+      expect(rendered(site)).to match(/^\s+uwsgi_param FLEET_QUEUE_START \$msec;\n\s+uwsgi_param FLEET_QUEUE_MS "500 50";\n\s+uwsgi_pass /)
+      expect(JSON.parse(rendered(manifest))).to include('burst_queue_ms' => 500, 'sustained_queue_ms' => 50)
+    end
+  end
+
+  context 'with queue bounds set (0 0: never shed on time)' do
+    recipe do
+      uwsgi_fleet 'api' do
+        app_module 'api_app:application'
+        burst_queue_ms 0
+        sustained_queue_ms 0
+      end
+    end
+
+    it 'renders them for the app and writes them in the manifest' do
+      expect(rendered(site)).to include('uwsgi_param FLEET_QUEUE_MS "0 0";')
+      expect(JSON.parse(rendered(manifest))).to include('burst_queue_ms' => 0, 'sustained_queue_ms' => 0)
+    end
+  end
+
+  context 'with queue bounds out of range' do
+    recipe do
+      file '/tmp/declared before the fleet'
+      uwsgi_fleet 'api' do
+        app_module 'api_app:application'
+        burst_queue_ms 60_001
+        sustained_queue_ms(-1)
+      end
+    end
+
+    it 'refuses at compile time, naming each and the allowed values' do
+      expect_refused_before_converge(
+        "uwsgi_fleet[api]: invalid properties, nothing was changed:\n  " \
+        "burst_queue_ms must be an integer from 0 to 60000; got 60001\n  " \
+        'sustained_queue_ms must be an integer from 0 to 60000; got -1'
+      )
+    end
+  end
+
+  context 'with a sustained queue bound above the burst one' do
+    recipe do
+      file '/tmp/declared before the fleet'
+      uwsgi_fleet 'api' do
+        app_module 'api_app:application'
+        burst_queue_ms 100
+        sustained_queue_ms 200
+      end
+    end
+
+    it 'refuses at compile time, naming both' do
+      expect_refused_before_converge(
+        "uwsgi_fleet[api]: invalid properties, nothing was changed:\n  " \
+        'sustained_queue_ms must not exceed burst_queue_ms (100); got 200'
+      )
     end
   end
 

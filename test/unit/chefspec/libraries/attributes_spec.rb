@@ -178,7 +178,7 @@ describe UwsgiFleet::Attributes do
         app_module: 'store_app.wsgi:application', wsgi_file: nil, chdir: '/opt/uwsgi_fleet',
         pythonpath: ['/opt/uwsgi_fleet'], virtualenv: nil, env: { 'STORE_APP_CONFIG' => '/etc/uwsgi_fleet/store_app.json' },
         listen: 80, listen_address: nil, server_name: '_', client_max_body_size: '2m', client_body_buffer_size: '1m', balance: 'least_conn',
-        max_conns: 'auto', client_timeout: 10,
+        max_conns: 'auto', burst_queue_ms: 500, sustained_queue_ms: 50, client_timeout: 10,
         name: 'default', conf_dir: '/etc/uwsgi_fleet', upstream: 'uwsgi_fleet', default_server: true,
         remove_sites: ['/etc/nginx/sites-enabled/default'], instance_prefix: 'uwsgi_fleet_'
       )

@@ -59,14 +59,13 @@ describe UwsgiFleet::Fleet do
   end
 
   describe '.max_conns' do
-    it "resolves 'auto' to CONNS_PER_THREAD (2) x threads: one request running and one waiting per thread" do
-      expect(described_class::CONNS_PER_THREAD).to eq(2)
-      expect(described_class.max_conns('auto', 8)).to eq(16)
-      expect(described_class.max_conns('auto', 1)).to eq(2)
+    it "resolves 'auto' to what an instance holds: one request per thread and a full listen queue" do
+      expect(described_class.max_conns('auto', 8, 1024)).to eq(1032)
+      expect(described_class.max_conns('auto', 1, 16)).to eq(17)
     end
 
-    it 'returns an integer as given, 0 (no limit) too, whatever the threads' do
-      expect([described_class.max_conns(5, 8), described_class.max_conns(0, 8)]).to eq([5, 0])
+    it 'returns an integer as given, 0 (no limit) too, whatever the threads and backlog' do
+      expect([described_class.max_conns(5, 8, 1024), described_class.max_conns(0, 8, 1024)]).to eq([5, 0])
     end
   end
 
@@ -91,8 +90,8 @@ describe UwsgiFleet::FleetPlan do
       listen_backlog: 1024, buffer_size: 65_535, harakiri: 30, process_manager: process_manager,
       store_app: nil, app_module: 'api_app:application', wsgi_file: nil, chdir: '/opt/test_api', pythonpath: ['/opt/test_api'],
       virtualenv: nil, env: { 'A' => '1' }, listen: 80, listen_address: nil, server_name: 'api.example', default_server: false,
-      client_max_body_size: '20m', client_body_buffer_size: '1m', balance: 'least_conn', max_conns: 'auto', client_timeout: 10,
-      remove_sites: [], nginx_main_config: nil
+      client_max_body_size: '20m', client_body_buffer_size: '1m', balance: 'least_conn', max_conns: 'auto', burst_queue_ms: 500,
+      sustained_queue_ms: 50, client_timeout: 10, remove_sites: [], nginx_main_config: nil
     }.merge(UwsgiFleet::Fleet.named_defaults('api', process_manager))
   end
   let(:cpus) { 4 }
@@ -139,10 +138,11 @@ describe UwsgiFleet::FleetPlan do
   end
 
   describe '#max_conns' do
-    it "is 2 x threads for 'auto'" do
-      expect(plan.max_conns).to eq(16)
+    it "is threads + listen_backlog for 'auto'" do
+      expect(plan.max_conns).to eq(1032)
       props[:threads] = 6
-      expect(plan.max_conns).to eq(12)
+      props[:listen_backlog] = 100
+      expect(plan.max_conns).to eq(106)
     end
 
     it 'is the integer given, 0 (no limit) too' do
@@ -225,7 +225,7 @@ describe UwsgiFleet::FleetPlan do
 
     it 'has exactly the keys uwsgi-fleetctl, the specs and the bench read' do
       expect(manifest.keys).to eq(%w(name process_manager ports instance_prefix instance_name instance_file bind_address
-                                     threads max_conns user fifo_dir log_dir upstream upstream_fail_timeout site_file listen listen_address server_name store_app_config
+                                     threads max_conns listen_backlog burst_queue_ms sustained_queue_ms user fifo_dir log_dir upstream upstream_fail_timeout site_file listen listen_address server_name store_app_config
                                      pythonpath))
     end
 
@@ -234,7 +234,8 @@ describe UwsgiFleet::FleetPlan do
         'name' => 'api', 'process_manager' => 'supervisor', 'ports' => [9100, 9101, 9102],
         'instance_prefix' => 'uwsgi_fleet_api_', 'instance_name' => 'uwsgi_fleet_api_{port}',
         'instance_file' => '/etc/supervisor/conf.d/uwsgi_fleet_api_{port}.conf', 'bind_address' => '127.0.0.1',
-        'threads' => 8, 'max_conns' => 16, 'user' => 'api_fleet', 'fifo_dir' => '/var/lib/uwsgi_fleet/api', 'log_dir' => '/var/log/uwsgi_fleet/api',
+        'threads' => 8, 'max_conns' => 1032, 'listen_backlog' => 1024, 'burst_queue_ms' => 500, 'sustained_queue_ms' => 50,
+        'user' => 'api_fleet', 'fifo_dir' => '/var/lib/uwsgi_fleet/api', 'log_dir' => '/var/log/uwsgi_fleet/api',
         'upstream' => 'uwsgi_fleet_api', 'upstream_fail_timeout' => 2, 'site_file' => '/etc/nginx/conf.d/uwsgi_fleet_api.conf', 'listen' => 80,
         'listen_address' => nil, 'server_name' => 'api.example', 'store_app_config' => nil, 'pythonpath' => ['/opt/test_api']
       )
@@ -252,7 +253,7 @@ describe UwsgiFleet::FleetPlan do
 
     it 'holds max_conns resolved (never auto), 0 as it is' do
       props[:threads] = 3
-      expect(manifest['max_conns']).to eq(6)
+      expect(manifest['max_conns']).to eq(1027)
       props[:max_conns] = 0
       expect(plan.manifest['max_conns']).to eq(0)
     end

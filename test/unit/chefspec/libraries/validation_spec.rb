@@ -15,7 +15,8 @@ describe UwsgiFleet::Validation do
       user: 'uwsgi_fleet', listen_backlog: 1024, buffer_size: 65_535, harakiri: 60, process_manager: 'supervisor',
       store_app: nil, app_module: 'app.wsgi:application', wsgi_file: nil, chdir: '/srv/app', pythonpath: ['/srv/app'],
       virtualenv: nil, env: {}, listen: 80, listen_address: nil, server_name: '_', default_server: false, client_max_body_size: '2m',
-      client_body_buffer_size: '1m', balance: 'least_conn', max_conns: 'auto', client_timeout: 10, remove_sites: [], nginx_main_config: nil
+      client_body_buffer_size: '1m', balance: 'least_conn', max_conns: 'auto', burst_queue_ms: 500, sustained_queue_ms: 50, client_timeout: 10,
+      remove_sites: [], nginx_main_config: nil
     }.merge(UwsgiFleet::Fleet.named_defaults('store', 'supervisor'))
   end
 
@@ -313,6 +314,15 @@ describe UwsgiFleet::Validation do
       rule = "must be 'auto' or an integer from 0 (no limit) to 65535"
       [-1, 65_536, '8', 'AUTO', '', nil, 2.0, true].each { |conns| rejects :fleet, :max_conns, conns, rule }
       [0, 1, 8, 65_535, 'auto'].each { |conns| accepts :fleet, :max_conns, conns }
+    end
+
+    context 'burst_queue_ms and sustained_queue_ms (how long a request may queue)' do
+      rule = 'must be an integer from 0 to 60000'
+      [-1, 60_001, '500', nil, 0.5].each { |ms| rejects :fleet, :burst_queue_ms, ms, rule }
+      [0, 500, 60_000].each { |ms| accepts :fleet, :burst_queue_ms, ms, with: { sustained_queue_ms: 0 } }
+      [-1, 60_001, '50', nil].each { |ms| rejects :fleet, :sustained_queue_ms, ms, rule }
+      [0, 50, 500].each { |ms| accepts :fleet, :sustained_queue_ms, ms }
+      rejects :fleet, :sustained_queue_ms, 501, 'must not exceed burst_queue_ms (500)'
     end
 
     context 'client_timeout' do

@@ -40,7 +40,8 @@ describe 'uwsgi_fleet::web' do
       expect(fleet).to have_attributes(
         processes: 'auto', threads: 8, base_port: 9000, bind_address: '127.0.0.1', user: 'uwsgi_fleet', listen_backlog: 1024,
         buffer_size: 65_535, harakiri: 60, listen: 80, server_name: '_', client_max_body_size: '2m',
-        client_body_buffer_size: '1m', balance: 'least_conn', max_conns: 'auto', client_timeout: 10, virtualenv: nil
+        client_body_buffer_size: '1m', balance: 'least_conn', max_conns: 'auto', burst_queue_ms: 500, sustained_queue_ms: 50,
+        client_timeout: 10, virtualenv: nil
       )
     end
 
@@ -71,7 +72,8 @@ describe 'uwsgi_fleet::web' do
         'listen_backlog' => 2048, 'buffer_size' => 32_768, 'harakiri' => 30,
         'app' => { 'module' => 'app:application', 'chdir' => '/srv/app', 'virtualenv' => '/srv/venv', 'env' => { 'GREETING' => 'hello' } },
         'nginx' => { 'listen' => 8080, 'server_name' => 'sentry.example.com sentry', 'client_max_body_size' => '20m',
-                     'client_body_buffer_size' => '2m', 'balance' => 'ip_hash', 'max_conns' => 5, 'client_timeout' => 30 }
+                     'client_body_buffer_size' => '2m', 'balance' => 'ip_hash', 'max_conns' => 5, 'client_timeout' => 30,
+                     'burst_queue_ms' => 900, 'sustained_queue_ms' => 90 }
       },
       'app' => {
         'projects' => { '42' => { 'public_key' => 'a' * 32 } }, 'spool_dir' => '/srv/spool',
@@ -88,7 +90,7 @@ describe 'uwsgi_fleet::web' do
         harakiri: 30, app_module: 'app:application', chdir: '/srv/app', pythonpath: ['/srv/app', '/srv/lib'], virtualenv: '/srv/venv',
         env: { 'STORE_APP_CONFIG' => '/etc/uwsgi_fleet/store_app.json', 'GREETING' => 'hello' }, listen: 8080,
         server_name: 'sentry.example.com sentry', client_max_body_size: '20m', client_body_buffer_size: '2m', balance: 'ip_hash',
-        max_conns: 5, client_timeout: 30
+        max_conns: 5, client_timeout: 30, burst_queue_ms: 900, sustained_queue_ms: 90
       )
       expect(store_app).to have_attributes(
         user: 'svc_web', projects: { '42' => { 'public_key' => 'a' * 32 } }, spool_dir: '/srv/spool',
@@ -249,10 +251,11 @@ describe 'uwsgi_fleet::web, converged' do
     expect(chef_run).to delete_link('/etc/nginx/sites-enabled/default')
   end
 
-  it 'gives each instance at most 2 x 8 threads of requests, and sheds past that on every one with a JSON 503' do
-    expect(rendered(site).scan(/^\s*server (\S+) .*max_conns=(\d+);$/)).to eq([%w(127.0.0.1:9000 16), %w(127.0.0.1:9001 16)])
+  it 'gives each instance at most 8 threads + a 1024 listen queue of requests, and sheds past that on every one with a JSON 503' do
+    expect(rendered(site).scan(/^\s*server (\S+) .*max_conns=(\d+);$/)).to eq([%w(127.0.0.1:9000 1032), %w(127.0.0.1:9001 1032)])
     expect(rendered(site)).to include(%(if ($upstream_addr ~ "(^|, )uwsgi_fleet$") {), "return 503 '#{UwsgiFleet::Nginx.shed_body}';")
-    expect(JSON.parse(rendered('/etc/uwsgi_fleet/fleet.json'))).to include('threads' => 8, 'max_conns' => 16)
+    expect(JSON.parse(rendered('/etc/uwsgi_fleet/fleet.json'))).to include('threads' => 8, 'max_conns' => 1032)
+    expect(rendered(site)).to include('uwsgi_param FLEET_QUEUE_MS "500 50";')
   end
 
   it "writes the manifest and the store app's config where 0.1.0 kept them" do

@@ -1,0 +1,92 @@
+"""Shed on time spent waiting, not on how many requests are in flight.
+
+nginx passes each request to an instance with the time it did so
+(``uwsgi_param FLEET_QUEUE_START $msec``) and the fleet's two bounds
+(``FLEET_QUEUE_MS "<burst> <sustained>"``; templates/nginx_site.conf.erb).
+The request then waits in the instance's listen queue until one of its
+threads is free.  Before anything else is read (auth, body), a request that
+waited longer than the bound in force is answered 503 with Retry-After, as
+nginx answers when no instance can take it (libraries/nginx.rb, SHED_*).
+
+Which bound is in force follows Facebook's adaptive queue timeout
+("Fail at Scale", controlled delay): while the queue has been empty within
+the last ``burst`` ms, a request may wait ``burst`` ms, so a burst of many
+simultaneous events (a batch job's errors, a page reporting several) is
+stored whole; once it has not been empty for that long (sustained
+overload), only ``sustained`` ms, so the accepted requests stay fast and the
+excess is shed.  "Empty" is seen as a request that waited under
+EMPTY_SECONDS: the queue cannot be read directly, and nginx's clock ($msec)
+is its event loop's, a few ms coarse.
+
+Why not nginx's max_conns alone: it refuses the (N x max_conns + 1)-th
+request in flight at once, however short its wait would have been, and
+SDKs drop an event answered 503.  Without FLEET_QUEUE_START (a request sent
+to the instance's port directly) nothing is shed.
+"""
+
+import time
+
+from . import protocol
+from .errors import HttpError
+
+START_VAR = "FLEET_QUEUE_START"
+LIMITS_VAR = "FLEET_QUEUE_MS"
+EMPTY_SECONDS = 0.005
+
+
+def _parse_limits(value):
+    """(burst, sustained) in seconds from "<burst ms> <sustained ms>", or
+    None (shedding off) for 0 or a value not of that shape."""
+    try:
+        burst, sustained = (int(v) for v in value.split())
+    except ValueError:
+        return None
+    if burst <= 0 or not 0 <= sustained <= burst:
+        return None
+    return burst / 1000.0, sustained / 1000.0
+
+
+class QueueGate:
+    """One per process: its threads share when the queue was last empty."""
+
+    def __init__(self, clock=time.time):
+        self._clock = clock
+        self._last_empty = float("-inf")
+        self._limits = ("", None)   # the last LIMITS_VAR value, parsed
+
+    def _limits_of(self, value):
+        if value != self._limits[0]:
+            self._limits = (value, _parse_limits(value))
+        return self._limits[1]
+
+    def waited(self, environ, now):
+        """Seconds since nginx passed the request on, or None if unknown."""
+        start = environ.get(START_VAR)
+        if not start:
+            return None
+        try:
+            return max(0.0, now - float(start))
+        except ValueError:
+            return None
+
+    def admit(self, environ):
+        """Return if the request may proceed; raise the shed 503 if it
+        waited longer than the bound in force."""
+        limits = self._limits_of(environ.get(LIMITS_VAR, ""))
+        if limits is None:
+            return
+        now = self._clock()
+        waited = self.waited(environ, now)
+        if waited is None:
+            return
+        if waited < EMPTY_SECONDS:
+            self._last_empty = now
+            return
+        burst, sustained = limits
+        bound = burst if now - self._last_empty <= burst else sustained
+        if waited > bound:
+            raise HttpError(protocol.SHED_STATUS, protocol.SHED_REASON,
+                            protocol.SHED_HEADERS,
+                            {"retry_after": protocol.SHED_RETRY_AFTER,
+                             "queued_ms": int(waited * 1000)},
+                            discard="overloaded")
