@@ -30,8 +30,15 @@ Redis down or failing: the spool grows and nothing is lost; the forwarder
 retries after a backoff (BACKOFF_FIRST doubling up to BACKOFF_MOST seconds)
 and drains the backlog when Redis answers again.  Every STATUS_SECONDS it
 logs a status line and rewrites ``status_file`` (JSON, atomically): the
-backlog (events, age of the oldest), totals, and the last error.  The Redis
-URL's password never appears in either.
+backlog (events, age of the oldest), totals, the last error, what it could
+not read, when it wrote it (``updated_at``) and how long it may go before the
+next write (``stale_after_seconds``: an older status is not about now).  The
+Redis URL's password never appears in either.
+
+A directory or event file in the spool that the forwarder cannot read (a
+root-owned ``lost+found`` on a spool of its own mount, a file root restored
+as 0600) is skipped: logged once, listed in the status, and everything else
+is still forwarded.
 """
 
 import argparse
@@ -84,6 +91,7 @@ class Forwarder:
     BACKOFF_FIRST, BACKOFF_MOST = 0.5, 30.0
     REDIS_TIMEOUT_SECONDS = 10.0
     BATCH_BYTES = 8 * 1024 * 1024   # events can be up to max_event_bytes
+    UNREADABLE_SHOWN = 10           # paths named in the status (a few KB)
 
     def __init__(self, cfg, status_seconds=None, backoff=None):
         self.spool_dir = cfg.spool_dir
@@ -102,6 +110,9 @@ class Forwarder:
         self._mtimes = {}       # (project, name) -> mtime of pending events
         self._status_due = 0.0
         self._failing = False
+        self._unreadable = {}   # path -> why, seen in this pass
+        self._unreadable_before = {}
+        self._skipped = []      # pending events this pass could not read
         self.status = {
             "pid": os.getpid(), "started_at": time.time(), "state": "running",
             "spool_dir": self.spool_dir,
@@ -109,7 +120,17 @@ class Forwarder:
             "backlog_events": 0, "oldest_event_age_seconds": None,
             "forwarded_total": 0, "duplicates_total": 0,
             "last_success_at": None, "last_error": None,
-            "last_error_at": None}
+            "last_error_at": None, "unreadable": [], "unreadable_total": 0,
+            "stale_after_seconds": self.stale_after()}
+
+    def stale_after(self):
+        """The longest a running forwarder goes without rewriting its status.
+        It writes every STATUS_SECONDS, at the first report() after that; the
+        next report() comes within STATUS_SECONDS while it waits, or after one
+        step, which waits on Redis for at most a connect and a reply (each
+        REDIS_TIMEOUT_SECONDS).  An older status file is left from a
+        forwarder that is gone (a crash, a power cut) or stuck."""
+        return 2 * self.STATUS_SECONDS + 2 * self.REDIS_TIMEOUT_SECONDS
 
     # -- one pass ------------------------------------------------------------
 
@@ -117,7 +138,10 @@ class Forwarder:
         """The pending events, oldest first, from one scan of the spool.
         A file's mtime is read (one stat) the first time it is seen."""
         known, pending = self._mtimes, {}
-        for project_id, name, entry in spool.published(self.spool_dir):
+        self._unreadable_before, self._unreadable = self._unreadable, {}
+        self._skipped = []
+        for project_id, name, entry in spool.published(self.spool_dir,
+                                                       self._cannot_read):
             key = (project_id, name)
             mtime = known.get(key)
             if mtime is None:
@@ -153,15 +177,29 @@ class Forwarder:
                 len(events) < self.stream.batch and size < self.BATCH_BYTES)):
             project_id, name = pending[i]
             i += 1
+            path = os.path.join(self.spool_dir, project_id, name)
             try:
-                with open(os.path.join(self.spool_dir, project_id, name),
-                          "rb") as f:
+                with open(path, "rb") as f:
                     data = f.read()
             except FileNotFoundError:
+                continue
+            except OSError as e:    # it stays in the backlog, unsent
+                self._cannot_read(path, e)
+                self._skipped.append((project_id, name))
                 continue
             events.append((project_id, name, data))
             size += len(data)
         return events, i
+
+    def _cannot_read(self, path, error):
+        """Skip ``path``: logged when first seen, in the status while it
+        lasts."""
+        why = error.strerror or str(error)
+        if self._unreadable_before.get(path) != why \
+                and path not in self._unreadable:
+            log.log("forwarder: cannot read %s (%s): skipped; forwarding "
+                    "the rest" % (path, why))
+        self._unreadable[path] = why
 
     def send(self, events):
         """XADD each (project, name, bytes) of ``events`` once, in one round
@@ -216,7 +254,7 @@ class Forwarder:
                     break
                 backoff = min(max(backoff * 2, self.BACKOFF_FIRST),
                               self.BACKOFF_MOST)
-                self.stopping.wait(backoff)
+                self._wait(backoff)
                 continue
             backoff = 0.0
             self.report()
@@ -227,11 +265,28 @@ class Forwarder:
         self.status["state"] = "stopped"
         self.report(force=True)
 
+    def _wait(self, seconds):
+        """Wait ``seconds`` (or until stopped), rewriting the status when due
+        meanwhile: a backoff can last longer than STATUS_SECONDS."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            # STATUS_SECONDS 0 (tests: a status at every report) would spin.
+            self.stopping.wait(min(left, self.STATUS_SECONDS) or left)
+            self.report()
+
     # -- status --------------------------------------------------------------
 
     def _set_backlog(self, pending, sent_upto):
-        rest = pending[sent_upto:]
+        # What was skipped came before sent_upto: it is the oldest left.
+        rest = self._skipped + pending[sent_upto:]
         self.status["backlog_events"] = len(rest)
+        self.status["unreadable_total"] = len(self._unreadable)
+        self.status["unreadable"] = [
+            "%s: %s" % item for item in
+            sorted(self._unreadable.items())[:self.UNREADABLE_SHOWN]]
         oldest = self._mtimes.get(rest[0]) if rest else None
         self.status["oldest_event_age_seconds"] = None if oldest is None \
             else round(max(0.0, time.time() - oldest), 3)
@@ -256,14 +311,17 @@ class Forwarder:
         s = self.status
         age = s["oldest_event_age_seconds"]
         log.log("forwarder: %s; backlog %d event(s)%s; forwarded %d, "
-                "duplicates dropped %d; redis %s %s%s" % (
+                "duplicates dropped %d; redis %s %s%s%s" % (
                     s["state"], s["backlog_events"],
                     "" if age is None else ", oldest %.1f s" % age,
                     s["forwarded_total"], s["duplicates_total"], s["redis"],
                     {True: "ok", False: "failing", None: "not tried"}
                     [s["redis_ok"]],
                     "" if s["last_error"] is None
-                    else "; last error: " + s["last_error"]))
+                    else "; last error: " + s["last_error"],
+                    "" if not s["unreadable_total"]
+                    else "; %d path(s) unreadable, skipped"
+                    % s["unreadable_total"]))
         self.write_status()
 
     def write_status(self):

@@ -190,13 +190,22 @@ def spool_event(spool_dir, project_id, event_id, payload):
     return stored
 
 
-def published(spool_dir):
+def published(spool_dir, unreadable=None):
     """Yield (project_id, file name, os.DirEntry) for every published event,
     in one scan of the tree; dot-files and anything but ``*.json`` files in
-    project directories are skipped."""
+    project directories are skipped.
+
+    A directory that cannot be read is skipped, and the rest still yielded:
+    a spool on a mount of its own has a root-owned 0700 ``lost+found``, which
+    the forwarder (the app user) cannot open, and one such directory must not
+    stop forwarding.  ``unreadable(path, OSError)`` is told of each.  A
+    directory removed meanwhile is skipped silently."""
     try:
         root = os.scandir(spool_dir)
     except FileNotFoundError:
+        return
+    except OSError as e:
+        _tell(unreadable, spool_dir, e)
         return
     with root:
         projects = [e for e in root if not e.name.startswith(".")
@@ -206,11 +215,19 @@ def published(spool_dir):
             entries = os.scandir(project.path)
         except FileNotFoundError:
             continue
+        except OSError as e:
+            _tell(unreadable, project.path, e)
+            continue
         with entries:
             for entry in entries:
                 name = entry.name
                 if not name.startswith(".") and name.endswith(".json"):
                     yield project.name, name, entry
+
+
+def _tell(unreadable, path, error):
+    if unreadable is not None:
+        unreadable(path, error)
 
 
 def remove(spool_dir, events):

@@ -1,6 +1,11 @@
 """Make files/default importable and keep bytecode out of the cookbook."""
 
+import os
+import pwd
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -30,3 +35,19 @@ def redis_server(tmp_path):
     server = RedisServer(tmp_path / "redis").start()
     yield server
     server.kill()
+
+
+@pytest.fixture
+def app_user_dir():
+    """(directory, pwd entry): a fresh directory owned by an unprivileged user
+    ("nobody", standing for the app user) that it can reach, for what only a
+    non-root process shows (these tests run as root, which reads anything;
+    pytest's tmp_path is under a 0700 directory of root's)."""
+    user = pwd.getpwnam("nobody")
+    top = tempfile.mkdtemp(prefix="uwsgi-fleet-test-")
+    os.chmod(top, 0o755)
+    path = os.path.join(top, "app")
+    os.mkdir(path, 0o750)
+    os.chown(path, user.pw_uid, user.pw_gid)
+    yield Path(path), user
+    shutil.rmtree(top)

@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from store_app import config, forwarder, spool, stream
-from redis_server import PASSWORD
+from redis_server import PASSWORD, free_port
 from support import (FILES_DEFAULT, config_dict, event_bytes, make_app,
                      spooled, store)
 
@@ -275,6 +275,110 @@ def test_without_a_stream_the_forwarder_has_nothing_to_do(tmp_path):
     proc = run_cli(tmp_path, "store_app.forwarder", "--config", path)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0 and "nothing to forward" in err
+
+
+# -- what the forwarder cannot read -------------------------------------------
+
+def forward_once_as(user, base, redis_server):
+    """``store_app.forwarder --once`` as ``user`` (the app user: root reads
+    anything) on the spool ``base``/spool, everything in it the user's but
+    what is root's already; (exit code, stderr, status)."""
+    spool_dir = base / "spool"
+    raw = config_dict(spool_dir, stream={
+        "url": redis_server.url, "key_prefix": PREFIX, "batch": 10,
+        "status_file": str(spool_dir / ".forwarder-status.json"),
+        "dedup_seconds": 3600, "maxlen": None})
+    path = base / "store_app.json"
+    path.write_text(json.dumps(raw))
+    path.chmod(0o644)
+    for directory, dirs, files in os.walk(spool_dir):
+        for name in [directory] + [os.path.join(directory, n)
+                                   for n in dirs + files]:
+            if os.stat(name).st_mode & 0o077:   # not root's 0700 / 0600
+                os.chown(name, user.pw_uid, user.pw_gid)
+    env = dict(os.environ, PYTHONPATH=str(FILES_DEFAULT),
+               PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "store_app.forwarder", "--config", str(path),
+         "--once"], env=env, cwd=str(base), user=user.pw_uid,
+        group=user.pw_gid, extra_groups=[], capture_output=True, text=True,
+        timeout=60)
+    status_text = (spool_dir / ".forwarder-status.json").read_text() \
+        if (spool_dir / ".forwarder-status.json").exists() else "{}"
+    return proc.returncode, proc.stderr, json.loads(status_text)
+
+
+def test_a_directory_the_forwarder_cannot_read_does_not_stop_it(
+        app_user_dir, redis_server):
+    """A spool on a mount of its own: a root-owned 0700 lost+found."""
+    base, user = app_user_dir
+    (base / "spool").mkdir()
+    ids = spool_events(base / "spool", 5)
+    lost = base / "spool" / "lost+found"
+    lost.mkdir(mode=0o700)
+
+    code, err, st = forward_once_as(user, base, redis_server)
+
+    assert code == 0, err
+    assert sorted(stream_ids(redis_server.client())) == sorted(ids)
+    assert st["unreadable_total"] == 1 and \
+        st["unreadable"][0].startswith(str(lost) + ": ")
+    assert err.count("cannot read %s" % lost) == 1, err   # once, not per pass
+
+
+def test_an_event_file_the_forwarder_cannot_read_does_not_stop_it(
+        app_user_dir, redis_server):
+    """Say root restored an event as 0600: it stays (and says so), the rest
+    goes, though it is the oldest, read first."""
+    base, user = app_user_dir
+    (base / "spool").mkdir()
+    ids = spool_events(base / "spool", 5)
+    root_only = base / "spool" / "1" / (uuid.uuid4().hex + ".json")
+    root_only.write_bytes(event_bytes(root_only.name[:-5]))
+    root_only.chmod(0o600)
+    os.utime(root_only, (0, 0))
+
+    code, err, st = forward_once_as(user, base, redis_server)
+
+    assert code == 1, err               # --once: an event is left
+    assert sorted(stream_ids(redis_server.client())) == sorted(ids)
+    assert spooled(base / "spool") == [root_only.name]
+    assert st["backlog_events"] == 1 and st["unreadable_total"] == 1
+    assert "cannot read %s" % root_only in err
+
+
+def test_the_status_is_rewritten_within_its_stale_bound_while_redis_is_down(
+        tmp_path):
+    """A backoff outlasts STATUS_SECONDS: the status is still rewritten, so
+    its age stays under the stale_after_seconds it states (what
+    `uwsgi-fleetctl forwarder` judges it by)."""
+    class QuickTimeouts(forwarder.Forwarder):
+        REDIS_TIMEOUT_SECONDS = 0.5
+
+    raw = config_dict(tmp_path / "spool", stream={
+        "url": "redis://127.0.0.1:%d/0" % free_port(), "key_prefix": PREFIX,
+        "batch": 10, "status_file": str(tmp_path / "forwarder.json"),
+        "dedup_seconds": 3600, "maxlen": None})
+    (tmp_path / "spool").mkdir()
+    spool_events(tmp_path / "spool", 1)    # something to send: Redis is tried
+    bound = 2.0
+    fwd = QuickTimeouts(config.parse_config(raw), status_seconds=0.2,
+                        backoff=(2 * bound, 2 * bound))
+    thread = threading.Thread(target=fwd.run)
+    thread.start()
+    try:
+        wait_for(lambda: status(tmp_path).get("redis_ok") is False,
+                 what="the first failure")
+        bound = status(tmp_path)["stale_after_seconds"]
+        assert bound == fwd.stale_after() < fwd.BACKOFF_FIRST
+        ages, end = [], time.monotonic() + 1.5 * bound
+        while time.monotonic() < end:       # within the first backoff
+            ages.append(time.time() - status(tmp_path)["updated_at"])
+            time.sleep(0.02)
+        assert max(ages) < bound
+    finally:
+        fwd.stopping.set()
+        thread.join(timeout=10)
 
 
 # -- the stream reader ------------------------------------------------------

@@ -2,6 +2,7 @@
 unwritten is acknowledged."""
 
 import errno
+import json
 import os
 import shutil
 import threading
@@ -164,3 +165,56 @@ def test_a_duplicate_in_a_dir_made_elsewhere_also_syncs_the_root(
     (spool / "1" / (event_id + ".json")).write_bytes(b"{}")
     assert spool_mod.spool_event(str(spool), "1", event_id, b"{}") is False
     assert str(spool) in fsynced and str(spool / "1") in fsynced
+
+
+def as_user(user, function):
+    """``function()`` run in a child process as ``user`` (a pwd entry): its
+    JSON-able result, or the error it raised, as {"value"} or {"error"}."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:    # the child: never returns into pytest
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(user.pw_gid)
+            os.setuid(user.pw_uid)
+            try:
+                out = {"value": function()}
+            except Exception as e:
+                out = {"error": "%s: %s" % (type(e).__name__, e)}
+            with os.fdopen(write_end, "w") as f:
+                json.dump(out, f)
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as f:
+        out = f.read()
+    os.waitpid(pid, 0)
+    return json.loads(out)
+
+
+def test_a_directory_the_app_user_cannot_read_is_skipped_and_reported(
+        app_user_dir):
+    """A spool on a mount of its own has a root-owned 0700 lost+found: the
+    app user (the forwarder) still gets every event, and is told of it."""
+    spool, user = app_user_dir
+    event_id = uuid.uuid4().hex
+    spool_mod.spool_event(str(spool), "1", event_id, event_bytes(event_id))
+    for path in (spool / "1", spool / "1" / (event_id + ".json")):
+        os.chown(path, user.pw_uid, user.pw_gid)
+    lost = spool / "lost+found"
+    lost.mkdir(mode=0o700)
+
+    def events():
+        return [name for _, name, _ in spool_mod.published(str(spool))]
+
+    def unreadable():
+        seen = []
+        for _ in spool_mod.published(
+                str(spool), lambda path, e: seen.append([path, e.errno])):
+            pass
+        return seen
+
+    assert as_user(user, events) == {"value": [event_id + ".json"]}
+    assert as_user(user, unreadable) == {
+        "value": [[str(lost), errno.EACCES]]}
