@@ -19,9 +19,11 @@
   outcomes [PORT...] what the instances did with the data they received
                     (accepted, filtered, rate_limited, invalid), summed
   summary           where the node serves, a health check through nginx, the DSN
-  forwarder         how far behind the store app's forwarder is (its status file)
+  forwarder         how far behind the store app's forwarder is (its status file),
+                    and how old that status is (stale: the forwarder is gone)
   tail [ARGS...]    read the store app's Redis streams: one JSON line per event
-                    (python3 -m store_app.stream tail; e.g. --project 1 --from 0)
+                    (store_app.stream's tail, from the installed app; e.g.
+                    --project 1 --from 0)
 
 Reads the fleet's manifest, written by Chef: --manifest PATH, or --fleet NAME,
 or the node's only fleet (/etc/uwsgi_fleet/fleet.json for the default recipe's,
@@ -68,11 +70,21 @@ def load_manifest(path=MANIFEST):
 
 
 def find_manifest(fleet=None, root=MANIFEST_DIR):
-    """The manifest of fleet `fleet`, or of the node's only fleet."""
+    """The manifest of fleet `fleet`, or of the node's only fleet.
+
+    Only in root's directories: the glob reaches every directory under root,
+    a fleet's FIFO or log directory (the app user's) may be one of them, and a
+    fleet.json planted there would choose what root runs (`tail`)."""
     found = {}
     for path in [os.path.join(root, "fleet.json")] + sorted(glob.glob(os.path.join(root, "*", "fleet.json"))):
-        if os.path.exists(path):
-            found[load_manifest(path)["name"]] = path
+        if not os.path.exists(path):
+            continue
+        st = os.lstat(os.path.dirname(path))
+        if st.st_uid != 0 or st.st_mode & 0o022 or not stat.S_ISDIR(st.st_mode):
+            print(f"uwsgi-fleetctl: {path} is not in a directory of root's only: not a fleet of this node",
+                  file=sys.stderr)
+            continue
+        found[load_manifest(path)["name"]] = path
     if fleet is not None:
         if fleet not in found:
             raise SystemExit(f"uwsgi-fleetctl: no fleet {fleet!r} on this node (fleets: {', '.join(sorted(found)) or 'none'})")
@@ -288,42 +300,78 @@ def cmd_wait(args, manifest):
     log(f"instances {' '.join(map(str, args.ports))} serve")
 
 
-def write_master_fifo(path, command, owner_uid, timeout):
-    """Write ``command`` (bytes) to a uWSGI master FIFO, as root, safely.
+# -- files in directories another user controls ----------------------------------
+# Root opens a few files in directories the app user owns (the master FIFOs, the
+# forwarder's status file), who can put anything there in their place.  The rule,
+# in one place: refuse a symlink (lstat, then O_NOFOLLOW: ELOOP instead of
+# following it to a root-only file), check the type before opening (opening a
+# device can act) and again on what was opened (the path can be swapped between
+# the two), never block in open() (O_NONBLOCK: a planted FIFO returns at once),
+# and the owner must be the one expected.  Reads are capped.
 
-    The FIFO's directory belongs to the app user, who could replace the FIFO
-    with a symlink (root would then write through it) or with anything else.
-    So: O_NOFOLLOW (a symlink fails with ELOOP), O_NONBLOCK (no reader gives
-    ENXIO instead of blocking forever; it is retried until ``timeout``), and
-    the opened file must be a FIFO owned by the app user before one byte is
-    written.  Nothing is truncated: there is no O_TRUNC.
+FIFO = (stat.S_ISFIFO, "a FIFO")
+REGULAR_FILE = (stat.S_ISREG, "a regular file")
+
+
+def open_untrusted(path, flags, kind, owners):
+    """An fd of ``path`` opened with ``flags`` under the rule above: it must be
+    ``kind`` (FIFO or REGULAR_FILE) and owned by a uid in ``owners``.  A refusal
+    is a SystemExit; other errors (ENOENT, ENXIO for a FIFO nobody reads) are
+    the caller's, as OSError."""
+    is_kind, kind_name = kind
+
+    def refuse(why):
+        raise SystemExit(f"uwsgi-fleetctl: {path} {why}; refusing")
+    mode = os.lstat(path).st_mode
+    if stat.S_ISLNK(mode):
+        refuse("is a symlink, not followed")
+    if not is_kind(mode):
+        refuse(f"is not {kind_name}")
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            refuse("is a symlink, not followed")
+        raise
+    try:
+        st = os.fstat(fd)
+        if not is_kind(st.st_mode):
+            refuse(f"is not {kind_name}")
+        if st.st_uid not in owners:
+            refuse(f"is owned by uid {st.st_uid}, not by uid {' or '.join(map(str, sorted(owners)))}")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_untrusted(path, owners, limit):
+    """The bytes of the regular file ``path`` (see open_untrusted); one of more
+    than ``limit`` bytes is refused, so what root reads stays bounded."""
+    with os.fdopen(open_untrusted(path, os.O_RDONLY, REGULAR_FILE, owners), "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise SystemExit(f"uwsgi-fleetctl: {path} is larger than {limit} bytes; refusing")
+    return data
+
+
+def write_master_fifo(path, command, owner_uid, timeout):
+    """Write ``command`` (bytes) to a uWSGI master FIFO (in the app user's
+    directory), as root, under the rule above.  No reader yet (ENXIO) or no
+    FIFO yet (ENOENT) is retried until ``timeout``: the master may be starting.
+    Nothing is truncated: there is no O_TRUNC.
     """
     deadline = time.monotonic() + timeout
     while True:
         try:
-            # Refuse a non-FIFO before opening it (opening a device can act).
-            mode = os.lstat(path).st_mode
-            if stat.S_ISLNK(mode):
-                raise SystemExit(f"uwsgi-fleetctl: {path} is a symlink, refusing to follow it")
-            if not stat.S_ISFIFO(mode):
-                raise SystemExit(f"uwsgi-fleetctl: {path} is not a FIFO, refusing to write to it")
-            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            fd = open_untrusted(path, os.O_WRONLY, FIFO, {owner_uid})
         except OSError as e:
             if e.errno in (errno.ENXIO, errno.ENOENT) and time.monotonic() < deadline:
-                time.sleep(0.1)  # no master reading (yet): it may be starting
+                time.sleep(0.1)
                 continue
-            if e.errno == errno.ELOOP:
-                raise SystemExit(f"uwsgi-fleetctl: {path} is a symlink, refusing to follow it") from None
             raise SystemExit(f"uwsgi-fleetctl: cannot open {path} for writing after {timeout}s: "
                              f"{e.strerror}") from None
         try:
-            # The file actually opened decides (the lstat above can race).
-            st = os.fstat(fd)
-            if not stat.S_ISFIFO(st.st_mode):
-                raise SystemExit(f"uwsgi-fleetctl: {path} is not a FIFO, refusing to write to it")
-            if st.st_uid != owner_uid:
-                raise SystemExit(f"uwsgi-fleetctl: {path} is owned by uid {st.st_uid}, "
-                                 f"not the app user (uid {owner_uid}); refusing")
             while True:
                 try:
                     os.write(fd, command)  # a few bytes: atomic on a pipe
@@ -365,6 +413,9 @@ def nginx_master():
 NGINX_ERROR_LOG = "/var/log/nginx/error.log"
 # How long a reload may take to show new workers before its log is read.
 RELOAD_GRACE = 15.0
+# What is read of that log after a reload: nginx's own lines about it are a few
+# hundred bytes; the cap keeps a flooded log from costing root its memory.
+LOG_READ_MAX = 1024 * 1024
 
 
 def log_size(path):
@@ -378,7 +429,7 @@ def log_since(path, offset):
     try:
         with open(path, "rb") as f:
             f.seek(offset)
-            return f.read().decode("utf-8", "replace")
+            return f.read(LOG_READ_MAX).decode("utf-8", "replace")
     except OSError:
         return ""
 
@@ -429,22 +480,65 @@ def staged_nginx_dir(workdir, puts, removes, conf_dir=NGINX_DIR):
 
     Symlinks are copied as links: Debian's sites-enabled/* point into
     /etc/nginx/sites-available by absolute path, which resolves into the copy
-    once it is mounted over /etc/nginx."""
+    once it is mounted over /etc/nginx.  Until then such a link points into
+    the live config, so the copy is changed without following one: a put
+    replaces a link with a file, a remove deletes the link itself."""
     staged = os.path.join(workdir, "nginx")
     shutil.copytree(conf_dir, staged, symlinks=True)
-
-    def inside(dest):
-        rel = os.path.relpath(os.path.abspath(dest), conf_dir)
-        if rel.startswith(".."):
-            raise SystemExit(f"uwsgi-fleetctl: {dest} is not under {conf_dir}")
-        return os.path.join(staged, rel)
     for dest, src in puts.items():
-        os.makedirs(os.path.dirname(inside(dest)), exist_ok=True)
-        shutil.copyfile(src, inside(dest))
+        parent, name = staged_entry(staged, dest, conf_dir)
+        try:
+            unlink_entry(parent, name)  # a link (or file) in the copy goes; its target stays
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            with open(src, "rb") as source:  # Chef's candidate file
+                with os.fdopen(os.open(name, flags, 0o644, dir_fd=parent), "wb") as out:
+                    shutil.copyfileobj(source, out)
+        finally:
+            os.close(parent)
     for dest in removes:
-        if os.path.lexists(inside(dest)):
-            os.unlink(inside(dest))
+        parent, name = staged_entry(staged, dest, conf_dir)
+        try:
+            unlink_entry(parent, name)
+        finally:
+            os.close(parent)
     return staged
+
+
+def staged_entry(staged, dest, conf_dir):
+    """(fd of its directory, name) of `dest` in the copy, reached from the copy's
+    top without following a symlink; directories missing on the way are made.
+    A directory on the way that is a symlink in the copy is refused: writing
+    under it would write wherever it points, the live config included."""
+    rel = os.path.relpath(os.path.abspath(dest), conf_dir)
+    if rel == "." or rel.startswith(".."):
+        raise SystemExit(f"uwsgi-fleetctl: {dest} is not under {conf_dir}")
+    *dirs, name = rel.split(os.sep)
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(staged, flags)
+    try:
+        for part in dirs:
+            try:
+                os.mkdir(part, 0o755, dir_fd=fd)
+            except FileExistsError:
+                pass
+            try:
+                sub = os.open(part, flags, dir_fd=fd)
+            except OSError as e:  # ELOOP: a symlink; ENOTDIR: a file
+                raise SystemExit(f"uwsgi-fleetctl: {dest}: {part} is not a directory in {conf_dir} "
+                                 f"({e.strerror}); nginx-test writes through no symlink") from None
+            os.close(fd)
+            fd = sub
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, name
+
+
+def unlink_entry(parent, name):
+    try:
+        os.unlink(name, dir_fd=parent)
+    except FileNotFoundError:
+        pass
 
 
 def nginx_test_command(staged, conf_dir=NGINX_DIR):
@@ -549,33 +643,60 @@ def cmd_summary(args, manifest):
     return 0 if health.startswith("200") else 1
 
 
+# The forwarder's status file is a few KB of JSON (forwarder.py bounds its
+# lists): anything much larger is not one, and root does not read it whole.
+STATUS_MAX_BYTES = 256 * 1024
+
+
 def cmd_forwarder(args, manifest):
-    """The forwarder's status: backlog, age of the oldest event, Redis reachable, last error."""
+    """The forwarder's status: backlog, age of the oldest event, Redis reachable,
+    last error, what it could not read, and how old the status is: a forwarder
+    gone since (a crash, a power cut) leaves its last status behind."""
     config = store_app(manifest)
     if not config or not config.get("stream"):
         raise SystemExit("uwsgi-fleetctl: this fleet's app forwards no events (no stream in its config)")
+    path = config["stream"]["status_file"]
     try:
-        with open(config["stream"]["status_file"]) as f:
-            status = json.load(f)
+        # In the spool, the app user's directory; the forwarder runs as that user.
+        data = read_untrusted(path, {pwd.getpwnam(manifest["user"]).pw_uid}, STATUS_MAX_BYTES)
     except OSError as e:
         raise SystemExit(f"uwsgi-fleetctl: no forwarder status yet ({e.strerror}): is the forwarder running?") from None
+    try:
+        status = json.loads(data)
+        age = time.time() - float(status["updated_at"])
+    except (ValueError, TypeError, KeyError):
+        raise SystemExit(f"uwsgi-fleetctl: {path} is not a forwarder status") from None
+    # The forwarder writes how long it may go between two writes (forwarder.py,
+    # STATUS_SECONDS); one written before that field existed is not judged.
+    bound = status.get("stale_after_seconds")
+    stale = isinstance(bound, (int, float)) and abs(age) > bound
     if args.json:
-        print(json.dumps(status))
+        print(json.dumps(dict(status, age_seconds=round(age, 3), stale=stale)))
     else:
+        if stale:
+            print(f"STALE: the forwarder has not rewritten its status for {age:.0f} s (a running one does "
+                  f"within {bound:g} s): it is not running, or is stuck. Its last status:")
         print(f"forwarder {status.get('state')}: {status.get('backlog_events')} events behind "
               f"(oldest {status.get('oldest_event_age_seconds')} s), {status.get('forwarded_total')} forwarded, "
               f"redis {'ok' if status.get('redis_ok') else 'unreachable'}"
-              + (f", last error: {status['last_error']}" if status.get("last_error") else ""))
-    return 0 if status.get("redis_ok") else 1
+              + (f", last error: {status['last_error']}" if status.get("last_error") else "")
+              + (f", cannot read: {'; '.join(map(str, status['unreadable']))}" if status.get("unreadable") else "")
+              + f"; status {age:.1f} s old")
+    return 1 if stale or not status.get("redis_ok") else 0
 
 
 def cmd_tail(args, manifest):
-    """The store app's own stream reader, with the fleet's app config and code."""
+    """The store app's own stream reader, with the fleet's app config and code.
+
+    Imported here from where Chef installed it (the manifest's pythonpath,
+    root's directories), never run as ``python3 -m``: that puts the working
+    directory first on sys.path, and an operator in the spool or log directory
+    (the app user's) would run the app user's ``store_app/stream.py`` as root."""
     if not manifest.get("store_app_config"):
         raise SystemExit("uwsgi-fleetctl: this fleet runs no store app")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(manifest.get("pythonpath") or []))
-    os.execvpe("/usr/bin/python3", ["/usr/bin/python3", "-m", "store_app.stream", "tail",
-                                    "--config", manifest["store_app_config"], *args.tail_args], env)
+    sys.path[:0] = manifest.get("pythonpath") or []
+    from store_app import stream
+    return stream.main(["tail", "--config", manifest["store_app_config"], *args.tail_args])
 
 
 def main(argv=None):

@@ -6,6 +6,7 @@ import os
 import pwd
 import socket
 import struct
+import subprocess
 import threading
 import time
 
@@ -101,6 +102,77 @@ def test_nginx_test_refuses_paths_outside_the_config_dir(tmp_path):
     with pytest.raises(SystemExit, match="not under"):
         ctl.staged_nginx_dir(str(tmp_path / "work"), {"/etc/passwd": "/dev/null"}, [],
                              conf_dir=str(tmp_path / "nginx"))
+
+
+def debian_nginx(tmp_path):
+    """A live config laid out as Debian ships it: sites-enabled/default is an
+    absolute symlink to sites-available/default (here: into this tree, which
+    plays /etc/nginx, so the link points at the live file as it does before
+    the copy is mounted)."""
+    live = tmp_path / "nginx"
+    (live / "sites-available").mkdir(parents=True)
+    (live / "sites-enabled").mkdir()
+    (live / "nginx.conf").write_text("include sites-enabled/*;\n")
+    (live / "sites-available" / "default").write_text("server { listen 80 default_server; }\n")
+    (live / "sites-enabled" / "default").symlink_to(live / "sites-available" / "default")
+    work = tmp_path / "work"
+    work.mkdir()
+    return live, work
+
+
+def live_tree(root):
+    """Every path under root, with a link's target or a file's text: what must not change."""
+    return {str(p.relative_to(root)): os.readlink(p) if p.is_symlink() else p.read_text() if p.is_file() else None
+            for p in sorted(root.rglob("*"))}
+
+
+def test_nginx_test_puts_a_site_file_that_is_a_symlink_into_the_copy_only(tmp_path):
+    """A site_file that is Debian's symlink: the copy gets the candidate as a
+    file of its own; the live file the link points to is not written."""
+    live, work = debian_nginx(tmp_path)
+    before = live_tree(live)
+    candidate = tmp_path / "candidate.conf"
+    candidate.write_text("server { listen 8080; }\n")
+    site = str(live / "sites-enabled" / "default")
+
+    staged = ctl.staged_nginx_dir(str(work), {site: str(candidate)}, [], conf_dir=str(live))
+
+    assert live_tree(live) == before
+    copied = os.path.join(staged, "sites-enabled", "default")
+    assert not os.path.islink(copied)
+    assert open(copied).read() == candidate.read_text()
+
+
+def test_nginx_test_removes_a_site_that_is_a_symlink_from_the_copy_only(tmp_path):
+    live, work = debian_nginx(tmp_path)
+    before = live_tree(live)
+    site = str(live / "sites-enabled" / "default")
+
+    staged = ctl.staged_nginx_dir(str(work), {}, [site], conf_dir=str(live))
+
+    assert live_tree(live) == before
+    assert not os.path.lexists(os.path.join(staged, "sites-enabled", "default"))
+    assert os.path.exists(os.path.join(staged, "sites-available", "default"))
+
+
+@pytest.mark.parametrize("change", ["put", "remove"])
+def test_nginx_test_refuses_to_change_the_copy_through_a_symlinked_directory(tmp_path, change):
+    """A directory of the config that is a symlink (here conf.d, pointing into
+    the live tree): writing or removing under it in the copy would change what
+    it points to, so the test refuses and the live tree is untouched."""
+    live, work = debian_nginx(tmp_path)
+    (live / "conf.available").mkdir()
+    (live / "conf.available" / "fleet.conf").write_text("# live\n")
+    (live / "conf.d").symlink_to(live / "conf.available")
+    before = live_tree(live)
+    candidate = tmp_path / "candidate.conf"
+    candidate.write_text("# candidate\n")
+    dest = str(live / "conf.d" / "fleet.conf")
+    puts, removes = ({dest: str(candidate)}, []) if change == "put" else ({}, [dest])
+
+    with pytest.raises(SystemExit, match="conf.d is not a directory"):
+        ctl.staged_nginx_dir(str(work), puts, removes, conf_dir=str(live))
+    assert live_tree(live) == before
 
 
 def test_nginx_test_mounts_the_copy_over_the_config_dir_privately():
@@ -275,28 +347,184 @@ def test_a_reload_blocked_by_nginxs_own_wildcard_is_recognised(monkeypatch):
     assert ctl.own_bind_conflicts("[emerg] unknown directive \"x\"", 42) == []
 
 
-def test_forwarder_status_is_read_from_the_stream_config(tmp_path, capsys):
-    status = tmp_path / "status.json"
-    status.write_text(json.dumps({"state": "running", "backlog_events": 3, "oldest_event_age_seconds": 4.5,
-                                  "forwarded_total": 10, "redis_ok": False, "last_error": "ConnectionError"}))
+# -- forwarder: the status file, in the spool (the app user's) ------------------------
+
+APP_USER = "nobody"      # the status file's owner: the forwarder runs as the app user
+APP_UID = pwd.getpwnam(APP_USER).pw_uid
+
+
+def status_node(tmp_path, status=None):
+    """A fleet whose store app's forwarder status file is in tmp_path, written
+    as the app user (``status``: a dict as JSON; None: not written)."""
+    path = tmp_path / ".forwarder-status.json"
     config = tmp_path / "store_app.json"
-    config.write_text(json.dumps({"projects": {}, "stream": {"status_file": str(status)}}))
-    code = ctl.cmd_forwarder(argparse.Namespace(json=False), {"store_app_config": str(config)})
+    config.write_text(json.dumps({"projects": {}, "stream": {"status_file": str(path)}}))
+    if status is not None:
+        path.write_text(json.dumps(status))
+        os.chown(path, APP_UID, -1)
+    return {"store_app_config": str(config), "user": APP_USER}, path
+
+
+def forwarder_cmd(manifest, json_out=False):
+    return ctl.cmd_forwarder(argparse.Namespace(json=json_out), manifest)
+
+
+def test_forwarder_status_is_read_from_the_stream_config(tmp_path, capsys):
+    manifest, _ = status_node(tmp_path, {
+        "state": "running", "backlog_events": 3, "oldest_event_age_seconds": 4.5, "forwarded_total": 10,
+        "redis_ok": False, "last_error": "ConnectionError", "updated_at": time.time(), "stale_after_seconds": 30,
+        "unreadable": ["/spool/lost+found: Permission denied"], "unreadable_total": 1})
+    code = forwarder_cmd(manifest)
     out = capsys.readouterr().out
     assert code == 1 and "3 events behind" in out and "redis unreachable" in out and "ConnectionError" in out
+    assert "cannot read: /spool/lost+found: Permission denied" in out
 
+
+def forwarder_in_thread(manifest):
+    """`forwarder` in a thread: (thread, outcome list) without waiting."""
+    outcome = []
+
+    def run():
+        try:
+            outcome.append(forwarder_cmd(manifest))
+        except SystemExit as e:
+            outcome.append(str(e))
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def test_forwarder_refuses_a_fifo_planted_as_its_status_instead_of_blocking(tmp_path):
+    manifest, path = status_node(tmp_path)
+    os.mkfifo(path)
+    os.chown(path, APP_UID, -1)
+    thread, outcome = forwarder_in_thread(manifest)
+    thread.join(5)
+    try:
+        assert not thread.is_alive(), "forwarder blocked opening a FIFO"
+        assert len(outcome) == 1 and "not a regular file" in str(outcome[0]), outcome
+    finally:
+        if thread.is_alive():  # release the blocked open (old code): a writer comes and goes
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+            thread.join(5)
+
+
+def test_forwarder_does_not_follow_a_symlink_planted_as_its_status(tmp_path, capsys):
+    secret = tmp_path / "root-only"
+    secret.write_text(json.dumps({"state": "root's secret", "updated_at": time.time()}))
+    secret.chmod(0o600)
+    manifest, path = status_node(tmp_path)
+    path.symlink_to(secret)
+    with pytest.raises(SystemExit, match="symlink"):
+        forwarder_cmd(manifest)
+    assert "secret" not in capsys.readouterr().out
+
+
+def test_forwarder_reads_a_status_only_if_the_app_user_wrote_it(tmp_path, capsys):
+    """A root-owned file there (a hard link to one, say) is not the forwarder's."""
+    manifest, path = status_node(tmp_path, {"state": "running", "updated_at": time.time()})
+    os.chown(path, 0, -1)
+    with pytest.raises(SystemExit, match="owned by uid 0"):
+        forwarder_cmd(manifest)
+    assert "running" not in capsys.readouterr().out
+
+
+def test_forwarder_reads_a_bounded_status(tmp_path, capsys):
+    manifest, path = status_node(tmp_path)
+    with open(path, "w") as f:
+        f.write('{"state": "running", "updated_at": %f, "pad": "' % time.time())
+        f.write(" " * (ctl.STATUS_MAX_BYTES + 1) + '"}')
+    os.chown(path, APP_UID, -1)
+    with pytest.raises(SystemExit, match="larger than %d bytes" % ctl.STATUS_MAX_BYTES):
+        forwarder_cmd(manifest)
+
+
+# -- forwarder: a status from before a crash is not current ----------------------------
+
+@pytest.fixture
+def written_status(tmp_path):
+    """A status file as the forwarder writes it (its own write_status), as the
+    app user, and the forwarder that wrote it."""
+    from store_app import config, forwarder
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    raw = {"projects": {}, "spool_dir": str(spool),
+           "quota": {"backend": "local", "state_file": str(spool / ".quota")},
+           "stream": {"url": "redis://127.0.0.1:1/0", "key_prefix": "ev:", "batch": 10,
+                      "status_file": str(tmp_path / ".forwarder-status.json"), "dedup_seconds": 60}}
+    fwd = forwarder.Forwarder(config.parse_config(raw))
+    fwd.status["redis_ok"] = True
+    fwd.write_status()
+    manifest, path = status_node(tmp_path)
+    os.chown(path, APP_UID, -1)
+    return manifest, fwd
+
+
+def test_forwarder_says_how_old_its_status_is(written_status, monkeypatch, capsys):
+    manifest, fwd = written_status
+    now = time.time()
+    monkeypatch.setattr(ctl.time, "time", lambda: now + fwd.stale_after() - 1)
+    assert forwarder_cmd(manifest) == 0
+    out = capsys.readouterr().out
+    assert "STALE" not in out and " s old" in out
+    assert forwarder_cmd(manifest, json_out=True) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["stale"] is False and fwd.stale_after() - 2 < shown["age_seconds"] < fwd.stale_after()
+
+
+def test_forwarder_calls_a_status_older_than_its_writer_promises_stale(written_status, monkeypatch, capsys):
+    """After a crash or a power cut, the last status stays: past the bound the
+    forwarder wrote in it, it is shown as stale, and the command fails."""
+    manifest, fwd = written_status
+    now = time.time()
+    monkeypatch.setattr(ctl.time, "time", lambda: now + fwd.stale_after() + 1)
+    assert forwarder_cmd(manifest) == 1
+    out = capsys.readouterr().out
+    assert "STALE" in out and "running" in out
+    assert forwarder_cmd(manifest, json_out=True) == 1
+    assert json.loads(capsys.readouterr().out)["stale"] is True
+
+
+# -- tail: the installed stream reader, never the working directory's -------------------
 
 def test_tail_passes_its_own_arguments_to_the_stream_reader(monkeypatch):
+    from store_app import stream
     seen = {}
-    monkeypatch.setattr(ctl.os, "execvpe", lambda path, argv, env: seen.update(argv=argv, env=env))
+    monkeypatch.setattr(stream, "main", lambda argv: seen.update(argv=argv) or 0)
+    monkeypatch.setattr(ctl.os, "execvpe", lambda *a: pytest.fail(f"tail ran a new interpreter: {a}"))
+    monkeypatch.setattr(ctl.sys, "path", list(ctl.sys.path))
     monkeypatch.setattr(ctl, "load_manifest", lambda path: {"store_app_config": "/etc/x/store_app.json",
                                                             "pythonpath": ["/opt/x"]})
     ctl.main(["--manifest", "/m.json", "tail", "--project", "1", "--from", "0", "--count", "5"])
-    assert seen["argv"][-10:] == ["-m", "store_app.stream", "tail", "--config", "/etc/x/store_app.json",
-                                  "--project", "1", "--from", "0", "--count", "5"][-10:]
-    assert seen["env"]["PYTHONPATH"] == "/opt/x"
+    assert seen["argv"] == ["tail", "--config", "/etc/x/store_app.json", "--project", "1", "--from", "0",
+                            "--count", "5"]
+    assert ctl.sys.path[0] == "/opt/x"
     with pytest.raises(SystemExit):
         ctl.main(["--manifest", "/m.json", "health", "--project", "1"])
+
+
+def test_tail_in_the_app_users_directory_runs_the_installed_reader(tmp_path):
+    """An operator cd'd into the spool (the app user's) runs `tail`: a
+    store_app/stream.py planted there must not run (as root); the installed
+    app's reader does (here it says the config has no stream)."""
+    from support import FILES_DEFAULT, config_dict
+    spool = tmp_path / "spool"
+    planted = spool / "store_app"
+    planted.mkdir(parents=True)
+    ran = tmp_path / "planted-code-ran"
+    (planted / "__init__.py").write_text("")
+    (planted / "stream.py").write_text(f"open({str(ran)!r}, 'w').close()\n")
+    config = tmp_path / "store_app.json"
+    config.write_text(json.dumps(config_dict(spool)))
+    manifest = tmp_path / "fleet.json"
+    manifest.write_text(json.dumps({"name": "default", "process_manager": "systemd",
+                                    "store_app_config": str(config), "pythonpath": [str(FILES_DEFAULT)]}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    result = subprocess.run(["/usr/bin/python3", ctl.__file__, "--manifest", str(manifest), "tail"],
+                            cwd=spool, env=dict(env, PYTHONDONTWRITEBYTECODE="1"),
+                            capture_output=True, text=True, timeout=60)
+    assert not ran.exists(), "the working directory's store_app/stream.py ran"
+    assert result.returncode == 2 and "has no stream" in result.stderr, result
 
 
 def test_a_manifest_from_release_0_1_0_is_read_as_supervisor_programs(tmp_path):
@@ -308,6 +536,24 @@ def test_a_manifest_from_release_0_1_0_is_read_as_supervisor_programs(tmp_path):
     assert isinstance(pm, ctl.Supervisor)
     assert pm.name(9000) == "uwsgi_fleet_9000"
     assert manifest["instance_file"].format(port=9000) == "/etc/supervisor/conf.d/uwsgi_fleet_9000.conf"
+
+
+def test_a_manifest_planted_in_the_app_users_directory_is_not_a_fleet(tmp_path, capsys):
+    """find_manifest reads every <dir>/fleet.json under /etc/uwsgi_fleet; a
+    fleet's FIFO or log directory (the app user's) may be one of those dirs."""
+    for name in ("real", "planted"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "fleet.json").write_text(json.dumps({"name": name, "process_manager": "systemd"}))
+    os.chown(tmp_path / "planted", APP_UID, -1)
+    os.chown(tmp_path / "planted" / "fleet.json", APP_UID, -1)
+    assert ctl.find_manifest(root=str(tmp_path)) == str(tmp_path / "real" / "fleet.json")
+    assert "planted" in capsys.readouterr().err
+
+
+def test_nginx_reload_reads_a_bounded_part_of_the_error_log(tmp_path):
+    log = tmp_path / "error.log"
+    log.write_bytes(b"old\n" + b"x" * (2 * ctl.LOG_READ_MAX))
+    assert len(ctl.log_since(str(log), 4)) == ctl.LOG_READ_MAX
 
 
 def test_a_rolling_restart_waits_until_nginx_may_use_each_instance_again(monkeypatch):
