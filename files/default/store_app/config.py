@@ -26,16 +26,21 @@ Shape.  Types are JSON types: "integer" is a number without a fraction,
      "stream": null | {"url"*: string, "key_prefix"*: string,
                        "batch"*: integer, "status_file"*: string,
                        "dedup_seconds"*: integer, "maxlen": null | integer},
-     "max_body_bytes": integer      (default 2097152),
-     "max_event_bytes": integer     (default 1048576),
-     "max_envelope_bytes": integer  (default max(20971520, max_event_bytes)),
-     "simulated_hops": integer      (default 0),
-     "simulated_hop_ms": number     (default 2.0)}
+     "max_body_bytes": integer        (default 104857600),
+     "max_event_bytes": integer       (default 1048576),
+     "max_envelope_bytes": integer    (default max_body_bytes),
+     "max_attachment_bytes": integer  (default 20971520),
+     "simulated_hops": integer        (default 0),
+     "simulated_hop_ms": number       (default 2.0)}
 
 A project without ``rate_limit`` (or with null) has no limit.  quota.py says
-what the backends do, forwarder.py what the stream is.  max_body_bytes caps
-the body as received, max_event_bytes one event once decoded (Relay's
-max_event_size, 1 MiB), max_envelope_bytes a whole decoded envelope.
+what the backends do, forwarder.py what the stream is.  The size caps (the
+defaults are Chef's; README "Limits" says why these values): max_body_bytes
+caps the body as received (nginx's client_max_body_size), max_event_bytes
+one event once decoded (Relay's max_event_size, 1 MiB), max_envelope_bytes
+a whole decoded envelope (Relay's max_envelope_size; never below one
+event), max_attachment_bytes one attachment item once decoded (over it, the
+item is dropped and the rest of the envelope kept: envelope.py).
 """
 
 import json
@@ -46,7 +51,6 @@ from typing import Dict, Optional
 
 DEFAULT_PATH = "/etc/uwsgi_fleet/store_app.json"
 ENV_VAR = "STORE_APP_CONFIG"
-MIN_ENVELOPE_BYTES = 20 * 1024 * 1024
 
 
 class ConfigError(ValueError):
@@ -90,9 +94,10 @@ class Config:
     spool_dir: str
     quota: Quota
     stream: Optional[Stream] = None
-    max_body_bytes: int = 2 * 1024 * 1024
+    max_body_bytes: int = 100 * 1024 * 1024
     max_event_bytes: int = 1024 * 1024
     max_envelope_bytes: Optional[int] = None
+    max_attachment_bytes: int = 20 * 1024 * 1024
     simulated_hops: int = 0
     simulated_hop_ms: float = 2.0
 
@@ -101,7 +106,7 @@ class Config:
         """Decoded size cap of a whole envelope (at least one event)."""
         if self.max_envelope_bytes is not None:
             return max(self.max_envelope_bytes, self.max_event_bytes)
-        return max(MIN_ENVELOPE_BYTES, self.max_event_bytes)
+        return max(self.max_body_bytes, self.max_event_bytes)
 
 
 # -- the shape --------------------------------------------------------------
@@ -197,6 +202,7 @@ def parse_config(raw):
         "max_body_bytes": (INTEGER, Config.max_body_bytes),
         "max_event_bytes": (INTEGER, Config.max_event_bytes),
         "max_envelope_bytes": (INTEGER, None),
+        "max_attachment_bytes": (INTEGER, Config.max_attachment_bytes),
         "simulated_hops": (INTEGER, Config.simulated_hops),
         "simulated_hop_ms": (NUMBER, Config.simulated_hop_ms)})
     values["projects"] = {pid: _project(p, "projects[%s]" % json.dumps(pid))

@@ -189,9 +189,10 @@ class StoreApp:
         self._simulate_hops()
 
     def _raw_body(self, environ):
-        """The codings to undo (415 first) and the body as received."""
+        """The codings to undo (415 first) and the body as received: a
+        reader (400/413 on its Content-Length), never the whole body."""
         codings = decode.content_codings(environ)
-        return codings, body.read_body(environ, self.cfg.max_body_bytes)
+        return codings, body.RequestBody(environ, self.cfg.max_body_bytes)
 
     def _store(self, environ, project_id, intake):
         self._check_key(project_id, auth.key_from_environ(environ))
@@ -215,13 +216,14 @@ class StoreApp:
                 # first line has been decoded yet.
                 self._check_key(project_id,
                                 auth.key_from_dsn(header.get("dsn")))
-            item, dropped = envelope.read_items(b, self.cfg.max_event_bytes,
-                                                self._json_budget)
+            item, dropped = envelope.read_items(
+                b, self.cfg.max_event_bytes, self.cfg.max_attachment_bytes,
+                self._json_budget)
         header_id = body.normalize_event_id(header.get("event_id"))
-        for category in dropped:
+        for outcome, reason, category in dropped:
             # Sessions, client reports, attachments...: answered 200 (SDKs
             # would otherwise retry or count them lost) but not kept.
-            self.outcomes.add("filtered", "not_stored", category)
+            self.outcomes.add(outcome, reason, category)
         if item is None:
             return header_id
         item_type, payload = item

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import uuid
 import zlib
 from pathlib import Path
 
@@ -52,6 +53,39 @@ def empty_gzip_members(count):
 def empty_items_envelope(count):
     """An envelope header and ``count`` items with an empty payload line."""
     return b"{}\n" + b'{"type":"session"}\n\n' * count
+
+
+def blank_lines_envelope(newlines, event=b'{"message": "after the blank lines"}'):
+    """An envelope header, ``newlines`` blank lines, then one event item
+    (issue 18, item 1: 20 MiB of them gzip to 20 KB)."""
+    return (b"{}\n" + b"\n" * newlines + b'{"type": "event"}\n' + event
+            + b"\n")
+
+
+def spaces_envelope(spaces, event=b'{"message": "after the spaces"}'):
+    """The same with a run of ``spaces`` spaces instead: whitespace between
+    items that is not a line."""
+    return (b"{}\n" + b" " * spaces + b'{"type": "event"}\n' + event
+            + b"\n")
+
+
+def float_headers_envelope(items, header_bytes=64 * 1024 - 64):
+    """``items`` session items, each header about ``header_bytes`` of
+    ``[0.5,0.5,...]`` (issue 18, item 2: 100 of them gzip to 8 KB)."""
+    header = b'{"type": "session", "pad": ' + fill(
+        b"0.5", header_bytes - 32) + b"}\n"
+    return b"{}\n" + (header + b"{}\n") * items
+
+
+def attachment_envelope(attachment_bytes, fill_byte=b"\0",
+                        event=b'{"message": "with an attachment"}'):
+    """An event item, then one attachment item of ``attachment_bytes``
+    (with its length), as the SDKs send them (issue 18, item 7)."""
+    return b"".join((
+        b'{"event_id": "%s"}\n' % uuid.uuid4().hex.encode(),
+        b'{"type": "event", "length": %d}\n' % len(event), event, b"\n",
+        b'{"type": "attachment", "length": %d, "filename": "big.bin"}\n'
+        % attachment_bytes, fill_byte * attachment_bytes, b"\n"))
 
 
 def store_request(body, encoding="gzip", key=True):

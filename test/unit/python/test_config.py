@@ -55,9 +55,12 @@ MINIMAL = {"projects": {}, "spool_dir": "/s",
 
 def test_optional_keys_have_defaults():
     cfg = config.parse_config(MINIMAL)
-    # Relay's max_event_size is the reference for the event cap.
-    assert (cfg.max_body_bytes, cfg.max_event_bytes) == (2097152, 1048576)
-    assert cfg.envelope_limit == 20971520
+    # Relay's max_event_size is the reference for the event cap, its
+    # max_envelope_size (and nginx's client_max_body_size) for the body and
+    # the decoded envelope, SDKs' maxAttachmentSize for an attachment.
+    assert (cfg.max_body_bytes, cfg.max_event_bytes,
+            cfg.max_attachment_bytes) == (100 << 20, 1 << 20, 20 << 20)
+    assert cfg.envelope_limit == cfg.max_body_bytes
     assert (cfg.simulated_hops, cfg.simulated_hop_ms) == (0, 2.0)
     assert cfg.stream is None
     assert cfg.quota == config.Quota("local", "/s/.quota")
@@ -67,7 +70,8 @@ def test_envelope_limit_is_never_below_one_event():
     def limit(**options):
         return config.parse_config(dict(MINIMAL, **options)).envelope_limit
     assert limit(max_event_bytes=4000, max_envelope_bytes=5000) == 5000
-    assert limit(max_event_bytes=30000000) == 30000000
+    assert limit(max_event_bytes=4000, max_body_bytes=5000) == 5000
+    assert limit(max_event_bytes=9000, max_body_bytes=5000) == 9000
     assert limit(max_event_bytes=9000, max_envelope_bytes=5000) == 9000
 
 

@@ -1,22 +1,24 @@
-"""Issue 10, items 6 to 8: no request body can make an instance use much
-more memory or CPU than its caps allow.
+"""Issue 10, items 6 to 8, and issue 18, items 1, 2 and 7: no request body
+can make an instance use much more memory or CPU than its caps allow.
 
 Memory is measured for real: each body is sent to the app in a child
 process, whose peak RSS (VmHWM) is compared with the RSS just before the
 request.  CPU is bounded by counting the work done (bytes fed to zlib,
-decompressors made, JSON documents parsed), which does not depend on the
-machine's speed.
+decompressors made, JSON documents parsed, Python lines run), which does
+not depend on the machine's speed.
 """
 
 import gzip
 import json
 import os
+import sys
 import uuid
 import zlib
 
 import pytest
 
 import hostile
+from store_app import decode
 from store_app import envelope as envelope_mod
 from support import KEY, SDK_AUTH, call, event_bytes, gz, make_app, spooled
 
@@ -204,3 +206,117 @@ def test_overlong_header_lines_are_refused_without_decoding_further(
                 headers={"Content-Encoding": "gzip",
                          "X-Sentry-Auth": SDK_AUTH % KEY})
     assert resp.status == 400, resp
+
+
+# -- issue 18, items 1 and 2: Python work in proportion to the decoded size --
+
+class _TooManyLines(BaseException):
+    """Raised in the app past the bound: not an Exception, so that the app's
+    own handlers cannot turn it into an answer."""
+
+
+def python_lines(bound, call_app):
+    """(response, Python lines run by call_app()), counted with sys.settrace;
+    past ``bound`` the call is cut short (response None): the code before
+    this issue took seconds and millions of lines on these bodies."""
+    count = 0
+
+    def line(frame, event, arg):
+        nonlocal count
+        if event == "line":
+            count += 1
+            if count > bound:
+                raise _TooManyLines
+        return line
+
+    sys.settrace(lambda frame, event, arg: line)
+    try:
+        return call_app(), count
+    except _TooManyLines:
+        return None, count
+    finally:
+        sys.settrace(None)
+
+
+# Lines one request may run: a constant (routing, auth, parsing headers,
+# spooling) and a few dozen per chunk of decoded body, whatever is in it.
+BASE_LINES = 3000
+LINES_PER_CHUNK = 60
+
+
+def line_bound(decoded_bytes):
+    return BASE_LINES + LINES_PER_CHUNK * (
+        decoded_bytes // decode.DecodedBody.READ_BYTES + 1)
+
+
+def post_gzip(app, data, key=True):
+    """What the issue sent: gzip, the key in the query string only."""
+    return call(app, path="/api/1/envelope/", body=gzip.compress(data),
+                query="sentry_key=%s&sentry_version=7" % KEY if key else "",
+                headers={"Content-Encoding": "gzip"}, validate=False)
+
+
+@pytest.mark.parametrize("shape", ["blank lines", "spaces"])
+def test_whitespace_between_items_costs_python_work_per_chunk_not_per_byte(
+        tmp_path, shape):
+    """Item 1: 20 MiB of newlines (and, which is not a line, of spaces)
+    before an event.  Before: one peek_byte() and one skip(1) per newline,
+    11 s of CPU.  Now a run is skipped with one regex match per chunk, and
+    blank lines count against MAX_LINES (400 within the first chunk)."""
+    size = 20 * 1024 * 1024
+    data = (hostile.blank_lines_envelope(size) if shape == "blank lines"
+            else hostile.spaces_envelope(size))
+    app = make_app(tmp_path, max_body_bytes=len(data))
+    bound = line_bound(len(data))
+    resp, lines = python_lines(bound, lambda: post_gzip(app, data))
+    assert resp is not None, "over %d Python lines" % bound
+    expected = 400 if shape == "blank lines" else 200
+    assert resp.status == expected, resp
+    assert len(spooled(tmp_path / "spool")) == (expected == 200)
+
+
+def test_item_headers_cost_python_work_per_header_not_per_number(tmp_path):
+    """Item 2: headers of [0.5,0.5,...].  Before: a Python call per number
+    (parse_float), 0.5 s for 100 headers of 64 KiB.  Now headers are parsed
+    at C speed and bounded in total: the first is read, the second refused."""
+    data = hostile.float_headers_envelope(100)
+    app = make_app(tmp_path, max_body_bytes=len(data))
+    resp, lines = python_lines(line_bound(len(data)),
+                               lambda: post_gzip(app, data))
+    assert resp is not None, "over %d Python lines" % line_bound(len(data))
+    assert resp.status == 400, resp
+    # One such header with an event is stored, at the same cost.
+    ev = event_bytes()
+    one = data[:data.index(b"\n{}\n") + 4] + b'{"type": "event"}\n' + ev
+    resp, lines = python_lines(line_bound(len(one)),
+                               lambda: post_gzip(app, one))
+    assert resp is not None and resp.status == 200, (resp, lines)
+
+
+# -- issue 18, item 7: the largest body nginx passes, in bounded memory ------
+
+# The cookbook's default client_max_body_size (attributes/default.rb), and a
+# body 25 times smaller: the peak must not grow with the body.
+MAX_BODY_DEFAULT = 100 * 1024 * 1024
+SMALL_BODY = 4 * 1024 * 1024
+# Chunks held at once (the request's read, a skip, the decoder's), the
+# event, and the interpreter's slack: nothing in proportion to the body.
+STREAM_PEAK_BOUND = 8 * 1024 * 1024
+
+
+@pytest.mark.parametrize("encoding", [None, "gzip"])
+def test_a_max_size_envelope_is_read_in_bounded_memory(encoding):
+    """An event and an attachment filling the body cap: the event is
+    stored, the attachment read and dropped chunk by chunk.  Before, the
+    whole body was read into memory first (and joined: twice its size)."""
+    requests = []
+    for size in (SMALL_BODY, MAX_BODY_DEFAULT):
+        data = hostile.attachment_envelope(size - 4096)
+        body = data if encoding is None else hostile.deep_gzip(data)
+        requests.append(hostile.envelope_request(body, encoding=encoding))
+    cfg = hostile.config(max_body_bytes=MAX_BODY_DEFAULT,
+                         max_envelope_bytes=MAX_BODY_DEFAULT)
+    small, large = hostile.measure(hostile.FILES_DEFAULT, cfg, requests)
+    assert small["status"] == large["status"] == 200, (small, large)
+    assert large["peak_kb"] * 1024 < STREAM_PEAK_BOUND, large
+    assert large["peak_kb"] - small["peak_kb"] < 4 * 1024, (small, large)

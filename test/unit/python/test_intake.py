@@ -201,7 +201,7 @@ def test_auth_happens_before_body_is_read_or_decompressed(app, monkeypatch):
     def boom(*args):
         raise AssertionError("body touched before auth")
 
-    monkeypatch.setattr(body, "read_body", boom)
+    monkeypatch.setattr(body, "RequestBody", boom)
     monkeypatch.setattr(decode, "DecodedBody", boom)
     resp = call(app, body=b"not gzip at all", headers=sdk_headers("c" * 32))
     assert_json_error(resp, 403)
@@ -305,6 +305,38 @@ def test_body_over_max_body_bytes_is_413_without_reading(tmp_path):
     resp = call(app, headers=sdk_headers(), content_length="9" * 5000,
                 stream=MustNotRead(), validate=False)
     assert_json_error(resp, 413)
+
+
+class CountingInput(io.BytesIO):
+    """wsgi.input that records the size of every read."""
+
+    def __init__(self, data):
+        super().__init__(data)
+        self.reads = []
+
+    def read(self, size=-1):
+        chunk = super().read(size)
+        self.reads.append(len(chunk))
+        return chunk
+
+
+@pytest.mark.parametrize("path", ["/api/1/store/", "/api/1/envelope/"])
+def test_a_body_refused_part_way_is_read_to_its_end_in_chunks(tmp_path, path):
+    """Issue 18, item 7: the body is read as it is decoded, READ_CHUNK at a
+    time, never whole; one refused before its end is still read to the end,
+    or uWSGI would close the connection with data unread (a reset, which
+    nginx takes for a failed instance)."""
+    app = make_app(tmp_path, max_event_bytes=64 * 1024,
+                   max_body_bytes=8 * 1024 * 1024)
+    event = b'{"message": "%s"}' % (b"x" * (4 * 1024 * 1024))
+    data = event if path.endswith("store/") else \
+        b'{}\n{"type": "event", "length": %d}\n%s\n' % (len(event), event)
+    stream = CountingInput(data)
+    resp = call(app, path=path, body=data, stream=stream,
+                headers={"X-Sentry-Auth": SDK_AUTH % KEY})
+    assert_json_error(resp, 413)
+    assert sum(stream.reads) == len(data)
+    assert max(stream.reads) <= body.READ_CHUNK
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate", "identity"])
