@@ -46,8 +46,12 @@ default['uwsgi_fleet']['web']['app']['env'] = {}
 # nginx: the port and name it serves on.
 default['uwsgi_fleet']['web']['nginx']['listen'] = 80
 default['uwsgi_fleet']['web']['nginx']['server_name'] = '_'
-# Largest request body. Sentry events reach 1 MB; 2m leaves room for identity-encoded ones.
-default['uwsgi_fleet']['web']['nginx']['client_max_body_size'] = '2m'
+# Largest envelope, as received (nginx: 413 beyond) and once decoded (the store app's cap):
+# one size, so that nginx and the app refuse the same bodies. 100m is Relay's max_envelope_size
+# and what Sentry's self-hosted nginx passes; an event and its attachments fit (a 3 MB attachment
+# cost the event with 2m). The app reads the body in chunks: a larger body costs no more memory.
+# The other caps: ['app']['max_event_bytes'] and ['app']['max_attachment_bytes'].
+default['uwsgi_fleet']['web']['nginx']['client_max_body_size'] = UwsgiFleet::StoreApp::MAX_BODY_SIZE
 # Bodies up to this size stay in memory instead of nginx temp files.
 default['uwsgi_fleet']['web']['nginx']['client_body_buffer_size'] = '1m'
 # Behind a balancer (uwsgi_fleet::balancer): nginx serves on this private address only,
@@ -82,6 +86,10 @@ default['uwsgi_fleet']['app']['rate_limit']['burst'] = 2000
 # Cap on one event's decoded size: Relay's max_event_size (1 MiB). Parsing an event may use up
 # to 16x this, so it also bounds the memory of one request.
 default['uwsgi_fleet']['app']['max_event_bytes'] = 1_048_576
+# Cap on one attachment item's decoded size (the SDKs' own default, 20 MiB). The store keeps no
+# attachment: one over this is dropped and counted (invalid, too_large) and the event that came
+# with it is stored. Relay refuses the whole envelope instead, losing the event.
+default['uwsgi_fleet']['app']['max_attachment_bytes'] = UwsgiFleet::StoreApp::MAX_ATTACHMENT_BYTES
 # Simulated network hops (auth and quota lookups of the original); 0 = off. Used by the benchmark.
 default['uwsgi_fleet']['app']['simulated_hops'] = 0
 default['uwsgi_fleet']['app']['simulated_hop_ms'] = 2

@@ -22,7 +22,7 @@ module UwsgiFleet
     }.freeze
     STORE_APP = {
       user: %w(web user), projects: %w(app projects), spool_dir: %w(app spool_dir),
-      rate_limit: %w(app rate_limit), max_event_bytes: %w(app max_event_bytes),
+      rate_limit: %w(app rate_limit), max_event_bytes: %w(app max_event_bytes), max_attachment_bytes: %w(app max_attachment_bytes),
       max_body_size: %w(web nginx client_max_body_size), simulated_hops: %w(app simulated_hops),
       simulated_hop_ms: %w(app simulated_hop_ms), redis_url: %w(app redis url), quota_redis_url: %w(app redis quota_url),
       process_manager: %w(web process_manager)

@@ -14,6 +14,15 @@ module UwsgiFleet
     QUOTA_PREFIX = 'uwsgi_fleet:quota:'.freeze
     STREAM_PREFIX = 'uwsgi_fleet:events:'.freeze
     DEFAULT_PROJECT_ID = '1'.freeze
+    # The largest envelope, as received (nginx's client_max_body_size, the web fleet's and the
+    # balancer's) and once decoded (the app's max_envelope_bytes): Relay's max_envelope_size
+    # (100 MiB until 2025), and what Sentry's self-hosted nginx passes to Relay. Memory stays
+    # bounded whatever the size: the app reads the body in chunks as it decodes it.
+    MAX_BODY_SIZE = '100m'.freeze
+    # One attachment item once decoded: sentry-java's and sentry-cocoa's own maxAttachmentSize
+    # (the SDKs drop larger ones before sending). Over it the app drops the item, counts it
+    # (invalid, too_large) and keeps the event that came with it; Relay would refuse the envelope.
+    MAX_ATTACHMENT_BYTES = 20 * 1024**2
 
     module_function
 
@@ -46,8 +55,12 @@ module UwsgiFleet
           { 'public_key' => project['public_key'], 'rate_limit' => (project['rate_limit'] || props[:rate_limit]).to_h }
         end,
         'spool_dir' => props[:spool_dir],
+        # One size for the body as nginx passes it and for the envelope once decoded: an
+        # identity envelope nginx lets through is never refused by the app.
         'max_body_bytes' => Sizes.to_bytes(props[:max_body_size]),
+        'max_envelope_bytes' => Sizes.to_bytes(props[:max_body_size]),
         'max_event_bytes' => props[:max_event_bytes],
+        'max_attachment_bytes' => props[:max_attachment_bytes],
         'simulated_hops' => props[:simulated_hops],
         'simulated_hop_ms' => props[:simulated_hop_ms],
         'quota' => quota(props),

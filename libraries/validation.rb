@@ -177,6 +177,7 @@ module UwsgiFleet
       spool_dir: directory_path,
       rate_limit: RATE_LIMIT,
       max_event_bytes: int(MIB, 20 * MIB),
+      max_attachment_bytes: int(MIB, 1024 * MIB),
       max_body_size: NGINX_SIZE,
       simulated_hops: int(0, 10),
       simulated_hop_ms: number(0, 1000),

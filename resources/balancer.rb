@@ -27,8 +27,8 @@ property :default_server, [true, false], default: true,
                                          description: "Whether this is nginx's default server on its port"
 property :balance, String, default: 'least_conn',
                            description: 'least_conn, round_robin, random_two or ip_hash'
-property :client_max_body_size, String, default: '2m',
-                                        description: "Largest request body, an nginx size from '1m' to '1g'"
+property :client_max_body_size, String, default: UwsgiFleet::StoreApp::MAX_BODY_SIZE,
+                                        description: "Largest request body, an nginx size from '1m' to '1g': at least the web nodes' (100m)"
 property :client_body_buffer_size, String, default: '1m',
                                            description: "Bodies up to this size stay in memory: an nginx size from '8k' to client_max_body_size"
 property :client_timeout, Integer, default: 10,

@@ -63,8 +63,9 @@ property :server_name, String, default: '_',
                                description: "nginx server names, space separated (no ; { } ' \" # \\)"
 property :default_server, [true, false], default: false,
                                          description: "Whether this fleet is nginx's default server on its port"
-property :client_max_body_size, String, default: '2m',
-                                        description: "Largest request body, as an nginx size from '1m' to '1g' (Sentry events reach 1 MB)"
+property :client_max_body_size, String, default: lazy { |r| (r.store_app && r.store_app_resource&.max_body_size) || UwsgiFleet::StoreApp::MAX_BODY_SIZE },
+                                        description: "Largest request body, as an nginx size from '1m' to '1g': its store app's max_body_size " \
+                                                     '(which it must equal), else 100m'
 property :client_body_buffer_size, String, default: '1m',
                                            description: "Bodies up to this size stay in memory: an nginx size from '8k' to client_max_body_size"
 property :balance, String, default: 'least_conn',
@@ -112,15 +113,17 @@ def after_created
   UwsgiFleet::Validation.raise_if_any!(errors, subject: to_s, namer: UwsgiFleet::Validation.method(:property_name))
 end
 
-# What the node and the run say about this fleet: its store app is declared
-# and runs as the same user, and a fleet already on the node keeps its process
-# manager (switching would leave the old one's instances on the same ports).
+# What the node and the run say about this fleet: its store app is declared,
+# runs as the same user and takes the bodies nginx passes, and a fleet already
+# on the node keeps its process manager (switching would leave the old one's
+# instances on the same ports).
 def node_errors
   errors = []
   if store_app
     app = store_app_resource
     errors << UwsgiFleet::Validation::Error.new([:store_app], 'must name a uwsgi_fleet_store_app declared before this fleet', store_app) unless app
     errors << UwsgiFleet::Validation::Error.new([:user], "must be the store app's user (#{app.user}): it reads its config and spool", user) if app && app.user != user
+    errors << body_size_error(app) if app
   end
   # (0.1.0's manifest has no process_manager: it ran supervisor only.)
   running = existing_manifest&.fetch('process_manager', 'supervisor')
@@ -128,7 +131,16 @@ def node_errors
     errors << UwsgiFleet::Validation::Error.new([:process_manager], "is not what the fleet runs under on this node (#{running}): " \
                                                                     'delete the fleet first (action :delete), then create it', process_manager)
   end
-  errors
+  errors.compact
+end
+
+# nginx and the app must refuse the same bodies: a larger nginx limit has the app answer 413
+# for what nginx let through, a smaller one loses envelopes the app would take.
+def body_size_error(app)
+  ours, its = [client_max_body_size, app.max_body_size].map { |size| UwsgiFleet::Sizes.to_bytes(size) }
+  return if ours.nil? || its.nil? || ours == its # a bad size is reported by its own rule
+  UwsgiFleet::Validation::Error.new([:client_max_body_size], "must be the store app's max_body_size (#{app.max_body_size}): " \
+                                                             'nginx and the app must refuse the same bodies', client_max_body_size)
 end
 
 def existing_manifest

@@ -21,8 +21,12 @@ property :rate_limit, Hash, default: { 'events_per_second' => 1000, 'burst' => 2
                             description: "Rate limit of projects without their own: { 'events_per_second' => 0.001-1000000, 'burst' => 1-10000000 }, for every instance on the node together"
 property :max_event_bytes, Integer, default: 1_048_576,
                                     description: "Cap on an event's decoded size, 1-20 MiB (Relay's max_event_size is 1 MiB)"
-property :max_body_size, String, default: '2m',
-                                 description: "Cap on a request body as received, as an nginx size ('1m'-'1g'); keep it at the fleet's client_max_body_size"
+property :max_attachment_bytes, Integer, default: UwsgiFleet::StoreApp::MAX_ATTACHMENT_BYTES,
+                                         description: 'Cap on one attachment item once decoded, 1 MiB-1 GiB (SDKs drop attachments over 20 MiB ' \
+                                                      'themselves); over it the item is dropped and counted, and the event that came with it stored'
+property :max_body_size, String, default: UwsgiFleet::StoreApp::MAX_BODY_SIZE,
+                                 description: "Cap on an envelope, as received and once decoded, an nginx size ('1m'-'1g'; Relay's max_envelope_size " \
+                                              'is 100 MiB); a fleet that runs this app takes it as its client_max_body_size'
 property :simulated_hops, Integer, default: 0,
                                    description: 'Simulated network hops (auth and quota lookups) per request, 0-10; for the benchmark'
 property :simulated_hop_ms, Numeric, default: 2,

@@ -85,7 +85,7 @@ describe 'uwsgi_fleet_balancer' do
     end
 
     it "limits request bodies and times out slow clients as a fleet's nginx does" do
-      expect(content).to match(/^\s+client_max_body_size 2m;$/).and match(/^\s+client_body_buffer_size 1m;$/)
+      expect(content).to match(/^\s+client_max_body_size 100m;$/).and match(/^\s+client_body_buffer_size 1m;$/)
         .and match(/^\s+client_header_timeout 10s;$/).and match(/^\s+client_body_timeout 10s;$/).and match(/^\s+send_timeout 10s;$/)
     end
 

@@ -232,7 +232,7 @@ describe 'uwsgi_fleet' do
       end
 
       it 'limits request bodies and times out slow clients' do
-        expect(content).to match(/^\s+client_max_body_size 2m;$/).and match(/^\s+client_body_buffer_size 1m;$/)
+        expect(content).to match(/^\s+client_max_body_size 100m;$/).and match(/^\s+client_body_buffer_size 1m;$/)
           .and match(/^\s+client_header_timeout 10s;$/).and match(/^\s+client_body_timeout 10s;$/).and match(/^\s+send_timeout 10s;$/)
       end
 
@@ -670,6 +670,62 @@ describe 'uwsgi_fleet' do
         "uwsgi_fleet[store]: invalid properties, nothing was changed:\n  " \
         "user must be the store app's user (uwsgi_fleet): it reads its config and spool; got \"web\""
       )
+    end
+  end
+
+  context "running a store app: nginx takes the store app's body size" do
+    recipe do
+      uwsgi_fleet_store_app 'store' do
+        max_body_size '30m'
+        action :nothing
+      end
+      uwsgi_fleet 'store' do
+        store_app 'store'
+      end
+    end
+
+    it "renders the store app's max_body_size as client_max_body_size, so that nginx and the app refuse the same bodies" do
+      expect(chef_run.uwsgi_fleet('store').client_max_body_size).to eq('30m')
+      expect(rendered('/etc/nginx/conf.d/uwsgi_fleet_store.conf')).to match(/^\s+client_max_body_size 30m;$/)
+    end
+  end
+
+  context "running a store app with a client_max_body_size other than the store app's" do
+    recipe do
+      file '/tmp/declared before the fleet'
+      uwsgi_fleet_store_app 'store' do
+        max_body_size '30m'
+      end
+      uwsgi_fleet 'store' do
+        store_app 'store'
+        client_max_body_size '100m'
+        user 'web'
+      end
+    end
+
+    it 'refuses at compile time, in the one message with every other error' do
+      expect_refused_before_converge(
+        "uwsgi_fleet[store]: invalid properties, nothing was changed:\n  " \
+        "user must be the store app's user (uwsgi_fleet): it reads its config and spool; got \"web\"\n  " \
+        "client_max_body_size must be the store app's max_body_size (30m): nginx and the app must refuse the same bodies; got \"100m\""
+      )
+    end
+  end
+
+  context 'running a store app with the same body size written another way' do
+    recipe do
+      uwsgi_fleet_store_app 'store' do
+        max_body_size '30m'
+        action :nothing
+      end
+      uwsgi_fleet 'store' do
+        store_app 'store'
+        client_max_body_size '30720k'
+      end
+    end
+
+    it 'is valid: the sizes are compared in bytes' do
+      expect(rendered('/etc/nginx/conf.d/uwsgi_fleet_store.conf')).to match(/^\s+client_max_body_size 30720k;$/)
     end
   end
 

@@ -74,8 +74,9 @@ describe 'uwsgi_fleet_store_app' do
     it 'writes the config the app trusts: 0640 root:<user>, sensitive (it holds the keys)' do
       expect(chef_run).to create_file(config_path).with(owner: 'root', group: 'uwsgi_fleet', mode: '0640', sensitive: true)
       expect(config).to eq(
-        'projects' => config['projects'], 'spool_dir' => '/var/spool/uwsgi_fleet/store', 'max_body_bytes' => 2 * 1024**2,
-        'max_event_bytes' => 1_048_576, 'simulated_hops' => 0, 'simulated_hop_ms' => 2,
+        'projects' => config['projects'], 'spool_dir' => '/var/spool/uwsgi_fleet/store', 'max_body_bytes' => 100 * 1024**2,
+        'max_envelope_bytes' => 100 * 1024**2, 'max_event_bytes' => 1_048_576, 'max_attachment_bytes' => 20 * 1024**2,
+        'simulated_hops' => 0, 'simulated_hop_ms' => 2,
         'quota' => { 'backend' => 'local', 'state_file' => '/var/spool/uwsgi_fleet/store/.quota' }, 'stream' => nil
       )
       expect(rendered(config_path)).to end_with("}\n")
@@ -123,6 +124,7 @@ describe 'uwsgi_fleet_store_app' do
         spool_dir '/srv/spool/sentry'
         max_body_size '20m'
         max_event_bytes 2_097_152
+        max_attachment_bytes 5_242_880
         simulated_hops 2
         simulated_hop_ms 0.5
       end
@@ -146,8 +148,9 @@ describe 'uwsgi_fleet_store_app' do
       expect(chef_run).to create_file('/etc/sentry/store.json').with(group: 'sentry_web')
       expect(chef_run).to create_directory('/srv/spool/sentry').with(owner: 'sentry_web', mode: '0750')
       expect(chef_run).to create_user('sentry_web')
-      expect(config).to include('spool_dir' => '/srv/spool/sentry', 'max_body_bytes' => 20 * 1024**2, 'max_event_bytes' => 2_097_152,
-                                'simulated_hops' => 2, 'simulated_hop_ms' => 0.5)
+      expect(config).to include('spool_dir' => '/srv/spool/sentry', 'max_body_bytes' => 20 * 1024**2, 'max_envelope_bytes' => 20 * 1024**2,
+                                'max_event_bytes' => 2_097_152, 'max_attachment_bytes' => 5_242_880, 'simulated_hops' => 2,
+                                'simulated_hop_ms' => 0.5)
     end
   end
 

@@ -117,8 +117,8 @@ describe UwsgiFleet::Attributes do
     it "is the app's attributes, with 0.1.0's paths (and no Redis)" do
       expect(described_class.store_app_properties(attrs)).to eq(
         user: 'uwsgi_fleet', projects: {}, spool_dir: '/var/spool/uwsgi_fleet',
-        rate_limit: { 'events_per_second' => 1000, 'burst' => 2000 }, max_event_bytes: 1_048_576, max_body_size: '2m',
-        simulated_hops: 0, simulated_hop_ms: 2,
+        rate_limit: { 'events_per_second' => 1000, 'burst' => 2000 }, max_event_bytes: 1_048_576, max_attachment_bytes: 20_971_520,
+        max_body_size: '100m', simulated_hops: 0, simulated_hop_ms: 2,
         process_manager: 'supervisor', redis_url: nil, quota_redis_url: nil, redis_password: nil, quota_backend: 'local', forward_events: false,
         name: 'default', install_dir: '/opt/uwsgi_fleet', config_path: '/etc/uwsgi_fleet/store_app.json',
         key_path: '/etc/uwsgi_fleet/default_project.key', log_dir: '/var/log/uwsgi_fleet/store_app_default'
@@ -177,7 +177,7 @@ describe UwsgiFleet::Attributes do
         listen_backlog: 1024, buffer_size: 65_535, harakiri: 60, process_manager: 'supervisor',
         app_module: 'store_app.wsgi:application', wsgi_file: nil, chdir: '/opt/uwsgi_fleet',
         pythonpath: ['/opt/uwsgi_fleet'], virtualenv: nil, env: { 'STORE_APP_CONFIG' => '/etc/uwsgi_fleet/store_app.json' },
-        listen: 80, listen_address: nil, server_name: '_', client_max_body_size: '2m', client_body_buffer_size: '1m', balance: 'least_conn',
+        listen: 80, listen_address: nil, server_name: '_', client_max_body_size: '100m', client_body_buffer_size: '1m', balance: 'least_conn',
         max_conns: 'auto', burst_queue_ms: 500, sustained_queue_ms: 50, client_timeout: 10,
         name: 'default', conf_dir: '/etc/uwsgi_fleet', upstream: 'uwsgi_fleet', default_server: true,
         remove_sites: ['/etc/nginx/sites-enabled/default'], instance_prefix: 'uwsgi_fleet_'
@@ -426,7 +426,7 @@ describe UwsgiFleet::Attributes do
 
     context 'nginx client_body_buffer_size' do
       rule = "must be an nginx size from '8k' to client_max_body_size"
-      ['4k', '8191', '4m', '3m', 'x', nil].each { |size| rejects %w(web nginx client_body_buffer_size), size, rule }
+      ['4k', '8191', '101m', '1g', 'x', nil].each { |size| rejects %w(web nginx client_body_buffer_size), size, rule }
       accepts %w(web nginx client_body_buffer_size), '8k'
       accepts %w(web nginx client_body_buffer_size), '2m'
     end
@@ -534,6 +534,13 @@ describe UwsgiFleet::Attributes do
       [1024, 1_048_575, 20_971_521, 1_073_741_824, '20m', nil].each { |bytes| rejects %w(app max_event_bytes), bytes, rule }
       accepts %w(app max_event_bytes), 1_048_576
       accepts %w(app max_event_bytes), 20_971_520
+    end
+
+    context 'max_attachment_bytes' do
+      rule = 'must be an integer from 1048576 to 1073741824'
+      [1024, 1_048_575, 1_073_741_825, '20m', 2.5, nil].each { |bytes| rejects %w(app max_attachment_bytes), bytes, rule }
+      accepts %w(app max_attachment_bytes), 1_048_576
+      accepts %w(app max_attachment_bytes), 1_073_741_824
     end
 
     context 'simulated_hops' do

@@ -50,7 +50,7 @@ describe UwsgiFleet::StoreApp do
   describe '.config' do
     let(:props) do
       { spool_dir: '/var/spool/uwsgi_fleet/store', rate_limit: { 'events_per_second' => 1000, 'burst' => 2000 },
-        max_event_bytes: 1_048_576, max_body_size: '2m', simulated_hops: 0, simulated_hop_ms: 2 }
+        max_event_bytes: 1_048_576, max_attachment_bytes: 20_971_520, max_body_size: '2m', simulated_hops: 0, simulated_hop_ms: 2 }
     end
     let(:projects) do
       {
@@ -79,7 +79,12 @@ describe UwsgiFleet::StoreApp do
 
     it 'carries spool_dir, the body limits in bytes and the simulated hops' do
       expect(config).to include('spool_dir' => '/var/spool/uwsgi_fleet/store', 'max_body_bytes' => 2 * 1024**2,
-                                'max_event_bytes' => 1_048_576, 'simulated_hops' => 0, 'simulated_hop_ms' => 2)
+                                'max_event_bytes' => 1_048_576, 'max_attachment_bytes' => 20_971_520, 'simulated_hops' => 0,
+                                'simulated_hop_ms' => 2)
+    end
+
+    it 'caps the decoded envelope at the body size nginx passes: the app never refuses an identity envelope nginx let through' do
+      expect(config['max_envelope_bytes']).to eq(config['max_body_bytes'])
     end
 
     it 'keeps one node-local quota bucket per project, in the spool, and forwards nothing (no Redis)' do
@@ -127,7 +132,8 @@ describe UwsgiFleet::StoreApp do
 
     # The keys config.py knows (files/default/store_app/config.py: an unknown key is an error there).
     it 'has only keys the store app reads' do
-      known = %w(projects spool_dir quota stream max_body_bytes max_event_bytes max_envelope_bytes simulated_hops simulated_hop_ms)
+      known = %w(projects spool_dir quota stream max_body_bytes max_event_bytes max_envelope_bytes max_attachment_bytes simulated_hops
+                 simulated_hop_ms)
       expect(config.keys - known).to eq([])
       expect(config.keys).to include('projects', 'spool_dir', 'quota')
     end

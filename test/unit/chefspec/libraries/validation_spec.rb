@@ -24,8 +24,8 @@ describe UwsgiFleet::Validation do
   let(:store_app) do
     {
       name: 'store', projects: {}, spool_dir: '/var/spool/uwsgi_fleet/store',
-      rate_limit: { 'events_per_second' => 1000, 'burst' => 2000 }, max_event_bytes: 1_048_576, max_body_size: '2m',
-      simulated_hops: 0, simulated_hop_ms: 2, user: 'uwsgi_fleet', install_dir: '/opt/uwsgi_fleet/store',
+      rate_limit: { 'events_per_second' => 1000, 'burst' => 2000 }, max_event_bytes: 1_048_576, max_attachment_bytes: 20_971_520,
+      max_body_size: '2m', simulated_hops: 0, simulated_hop_ms: 2, user: 'uwsgi_fleet', install_dir: '/opt/uwsgi_fleet/store',
       config_path: '/etc/uwsgi_fleet/store/store_app.json', key_path: '/etc/uwsgi_fleet/store/default_project.key',
       log_dir: '/var/log/uwsgi_fleet/store_app_store', redis_url: nil, quota_redis_url: nil, redis_password: nil, quota_backend: 'local',
       forward_events: false, process_manager: 'supervisor'
@@ -510,6 +510,12 @@ describe UwsgiFleet::Validation do
       rule = 'must be an integer from 1048576 to 20971520'
       [1024, 1_048_575, 20_971_521, 1_073_741_824, '20m', nil].each { |bytes| rejects :store_app, :max_event_bytes, bytes, rule }
       [1_048_576, 20_971_520].each { |bytes| accepts :store_app, :max_event_bytes, bytes }
+    end
+
+    context 'max_attachment_bytes' do
+      rule = 'must be an integer from 1048576 to 1073741824'
+      [1024, 1_048_575, 1_073_741_825, '20m', 2.5, nil].each { |bytes| rejects :store_app, :max_attachment_bytes, bytes, rule }
+      [1_048_576, 20_971_520, 1_073_741_824].each { |bytes| accepts :store_app, :max_attachment_bytes, bytes }
     end
 
     context 'max_body_size' do

@@ -19,7 +19,8 @@ describe 'uwsgi_fleet::web' do
     it "gives the store app 0.1.0's paths and the app attributes" do
       expect(store_app).to have_attributes(
         install_dir: '/opt/uwsgi_fleet', config_path: '/etc/uwsgi_fleet/store_app.json', key_path: '/etc/uwsgi_fleet/default_project.key',
-        spool_dir: '/var/spool/uwsgi_fleet', user: 'uwsgi_fleet', projects: {}, max_body_size: '2m', max_event_bytes: 1_048_576,
+        spool_dir: '/var/spool/uwsgi_fleet', user: 'uwsgi_fleet', projects: {}, max_body_size: '100m', max_event_bytes: 1_048_576,
+        max_attachment_bytes: 20_971_520,
         rate_limit: { 'events_per_second' => 1000, 'burst' => 2000 }, simulated_hops: 0, simulated_hop_ms: 2
       )
     end
@@ -39,7 +40,7 @@ describe 'uwsgi_fleet::web' do
     it 'maps the web attributes onto the fleet' do
       expect(fleet).to have_attributes(
         processes: 'auto', threads: 8, base_port: 9000, bind_address: '127.0.0.1', user: 'uwsgi_fleet', listen_backlog: 1024,
-        buffer_size: 65_535, harakiri: 60, listen: 80, server_name: '_', client_max_body_size: '2m',
+        buffer_size: 65_535, harakiri: 60, listen: 80, server_name: '_', client_max_body_size: '100m',
         client_body_buffer_size: '1m', balance: 'least_conn', max_conns: 'auto', burst_queue_ms: 500, sustained_queue_ms: 50,
         client_timeout: 10, virtualenv: nil
       )
@@ -78,7 +79,7 @@ describe 'uwsgi_fleet::web' do
       'app' => {
         'projects' => { '42' => { 'public_key' => 'a' * 32 } }, 'spool_dir' => '/srv/spool',
         'rate_limit' => { 'events_per_second' => 5, 'burst' => 10 }, 'max_event_bytes' => 2_097_152,
-        'simulated_hops' => 2, 'simulated_hop_ms' => 0.5
+        'max_attachment_bytes' => 8_388_608, 'simulated_hops' => 2, 'simulated_hop_ms' => 0.5
       },
     }
     # (Chef merges arrays of the default levels: an override replaces the cookbook's.)
@@ -95,7 +96,7 @@ describe 'uwsgi_fleet::web' do
       expect(store_app).to have_attributes(
         user: 'svc_web', projects: { '42' => { 'public_key' => 'a' * 32 } }, spool_dir: '/srv/spool',
         rate_limit: { 'events_per_second' => 5, 'burst' => 10 }, max_event_bytes: 2_097_152, max_body_size: '20m',
-        simulated_hops: 2, simulated_hop_ms: 0.5
+        max_attachment_bytes: 8_388_608, simulated_hops: 2, simulated_hop_ms: 0.5
       )
     end
   end
