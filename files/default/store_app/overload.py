@@ -14,9 +14,11 @@ the last ``burst`` ms, a request may wait ``burst`` ms, so a burst of many
 simultaneous events (a batch job's errors, a page reporting several) is
 stored whole; once it has not been empty for that long (sustained
 overload), only ``sustained`` ms, so the accepted requests stay fast and the
-excess is shed.  "Empty" is seen as a request that waited under
-EMPTY_SECONDS: the queue cannot be read directly, and nginx's clock ($msec)
-is its event loop's, a few ms coarse.
+excess is shed.  The queue cannot be read directly; a request found it
+empty when it was queued after every earlier request had been taken off it
+(the listen queue is first in, first out): its start is not before the
+last time a thread took a request.  An idle instance's queue is empty, so
+a burst after a quiet spell gets the burst bound, however slow the node.
 
 Why not nginx's max_conns alone: it refuses the (N x max_conns + 1)-th
 request in flight at once, however short its wait would have been, and
@@ -31,7 +33,10 @@ from .errors import HttpError
 
 START_VAR = "FLEET_QUEUE_START"
 LIMITS_VAR = "FLEET_QUEUE_MS"
-EMPTY_SECONDS = 0.005
+# nginx's $msec is its event loop's cached time, in whole ms: a request
+# queued this little before the last take still found the queue empty.  In a
+# standing queue requests wait far longer than this.
+CLOCK_SLACK = 0.005
 
 
 def _parse_limits(value):
@@ -46,11 +51,21 @@ def _parse_limits(value):
     return burst / 1000.0, sustained / 1000.0
 
 
+def _start(environ):
+    """When nginx passed the request on (its $msec), or None."""
+    try:
+        return float(environ.get(START_VAR) or "x")
+    except ValueError:
+        return None
+
+
 class QueueGate:
-    """One per process: its threads share when the queue was last empty."""
+    """One per process: its threads share when a request was last taken off
+    the queue and when the queue was last seen empty."""
 
     def __init__(self, clock=time.time):
         self._clock = clock
+        self._last_taken = float("-inf")
         self._last_empty = float("-inf")
         self._limits = ("", None)   # the last LIMITS_VAR value, parsed
 
@@ -59,29 +74,20 @@ class QueueGate:
             self._limits = (value, _parse_limits(value))
         return self._limits[1]
 
-    def waited(self, environ, now):
-        """Seconds since nginx passed the request on, or None if unknown."""
-        start = environ.get(START_VAR)
-        if not start:
-            return None
-        try:
-            return max(0.0, now - float(start))
-        except ValueError:
-            return None
-
     def admit(self, environ):
         """Return if the request may proceed; raise the shed 503 if it
         waited longer than the bound in force."""
         limits = self._limits_of(environ.get(LIMITS_VAR, ""))
-        if limits is None:
+        start = _start(environ)
+        if limits is None or start is None:
             return
         now = self._clock()
-        waited = self.waited(environ, now)
-        if waited is None:
-            return
-        if waited < EMPTY_SECONDS:
-            self._last_empty = now
-            return
+        # Benign races between threads: each value only moves forward.
+        found_empty = start + CLOCK_SLACK >= self._last_taken
+        self._last_taken = max(self._last_taken, now)
+        if found_empty:
+            self._last_empty = max(self._last_empty, start)
+        waited = now - start
         burst, sustained = limits
         bound = burst if now - self._last_empty <= burst else sustained
         if waited > bound:

@@ -22,10 +22,14 @@ class Clock:
         return self.now
 
 
+def request(start, limits=LIMITS):
+    """The environ nginx passes for a request it passed on at ``start``."""
+    return {overload.START_VAR: "%.3f" % start, overload.LIMITS_VAR: limits}
+
+
 def queued(ms, clock, limits=LIMITS):
-    """The environ nginx passes: sent on ``ms`` before the clock's now."""
-    return {overload.START_VAR: "%.3f" % (clock.now - ms / 1000.0),
-            overload.LIMITS_VAR: limits}
+    """A request passed on ``ms`` before the clock's now."""
+    return request(clock.now - ms / 1000.0, limits)
 
 
 def admitted(gate, environ):
@@ -37,24 +41,47 @@ def admitted(gate, environ):
         return False
 
 
-def test_a_burst_may_wait_the_burst_bound_while_the_queue_emptied_within_it():
+def take(gate, clock, starts, seconds_each):
+    """A thread takes the queued requests (their starts) in order, one every
+    ``seconds_each``: which were admitted."""
+    out = []
+    for start in starts:
+        clock.now += seconds_each
+        out.append(admitted(gate, request(start)))
+    return out
+
+
+def test_a_burst_may_wait_the_burst_bound_even_on_a_slow_node_after_a_quiet_spell():
     clock = Clock()
     gate = overload.QueueGate(clock)
-    assert admitted(gate, queued(0, clock))                  # found the queue empty
-    clock.now += 0.4                                         # 400 ms into the burst
-    assert admitted(gate, queued(BURST_MS - 10, clock))
-    assert not admitted(gate, queued(BURST_MS + 10, clock))  # waited past the burst bound
+    assert admitted(gate, queued(0, clock))
+    clock.now += 600                     # quiet: the queue is empty
+    # 40 requests queued at once; each takes 12 ms, so the last waits 480 ms.
+    burst = [clock.now] * 40
+    assert take(gate, clock, burst, 0.012) == [True] * 40
+    # A 45th waits past the burst bound: shed even during the burst.
+    clock.now += 0.001
+    assert not admitted(gate, queued(BURST_MS + 10, clock))
 
 
 def test_once_the_queue_has_not_emptied_for_the_burst_bound_only_the_sustained_one_holds():
     clock = Clock()
     gate = overload.QueueGate(clock)
-    assert admitted(gate, queued(0, clock))
-    clock.now += BURST_MS / 1000.0 + 0.1                     # no request found it empty since
-    assert not admitted(gate, queued(SUSTAINED_MS + 10, clock))
+    # A standing queue: every request was queued before the previous one was taken
+    # and waits 100 ms (between the two bounds). The first found it empty.
+    wait = 2 * SUSTAINED_MS / 1000.0
+    results, expected = [], []
+    for i in range(100):                 # 1 s of it, one take every 10 ms
+        clock.now += 0.010
+        if i == 0:
+            last_empty = clock.now - wait
+        results.append(admitted(gate, queued(wait * 1000, clock)))
+        expected.append(clock.now - last_empty <= BURST_MS / 1000.0)
+    assert results == expected
+    assert expected[:30] == [True] * 30 and expected[-30:] == [False] * 30
     assert admitted(gate, queued(SUSTAINED_MS - 10, clock))
-    # The queue empties again (a request waited under EMPTY_SECONDS): bursts may wait again.
-    assert admitted(gate, queued(0, clock))
+    # A request that finds the queue empty (queued after the last take): bursts may wait again.
+    assert admitted(gate, request(clock.now))
     clock.now += 0.1
     assert admitted(gate, queued(SUSTAINED_MS + 100, clock))
 
