@@ -21,12 +21,14 @@ def under_load(request, report, supervisor_node):
     assert load.lost_events() == []
 
 
-def store_request(body, headers=None, method="POST", path=None, timeout=30):
-    """(status, headers, parsed JSON or raw body) of one request through nginx."""
+def store_request(body, headers=None, method="POST", path=None, timeout=30, auth=True):
+    """(status, headers, parsed JSON or raw body) of one request through nginx
+    (with the project's key in X-Sentry-Auth unless not `auth`)."""
     project_id, key = support.project()
     conn = http.client.HTTPConnection(support.NODE.address, support.manifest()["listen"], timeout=timeout)
-    all_headers = {"Content-Type": "application/json",
-                   "X-Sentry-Auth": f"Sentry sentry_key={key}, sentry_version=7"}
+    all_headers = {"Content-Type": "application/json"}
+    if auth:
+        all_headers["X-Sentry-Auth"] = f"Sentry sentry_key={key}, sentry_version=7"
     all_headers.update(headers or {})
     conn.request(method, path or f"/api/{project_id}/store/", body=body, headers=all_headers)
     response = conn.getresponse()
@@ -39,15 +41,37 @@ def store_request(body, headers=None, method="POST", path=None, timeout=30):
     return response.status, dict(response.getheaders()), parsed
 
 
+def site_setting(directive):
+    """A directive's value in the fleet's nginx file, as nginx was given it."""
+    for line in support.NODE.read(support.manifest()["site_file"]).splitlines():
+        if line.strip().startswith(directive + " "):
+            return line.split()[1].rstrip(";")
+    raise AssertionError(f"no {directive} in the site file")
+
+
 def test_oversized_body_is_refused_by_nginx_before_the_app(under_load):
-    status, headers, body = store_request(b"x" * (3 * 1024 * 1024))
+    # One byte over client_max_body_size: nginx answers on the Content-Length alone.
+    limit = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
+    size = site_setting("client_max_body_size")
+    over = int(size.rstrip("kmg")) * limit.get(size[-1], 1) + 1
+    project_id, key = support.project()
+    status, headers, body = raw_answer(
+        f"POST /api/{project_id}/store/ HTTP/1.1\r\nHost: x\r\nX-Sentry-Auth: Sentry sentry_key={key}\r\n"
+        f"Content-Length: {over}\r\nConnection: close\r\n\r\n".encode())
     assert status == 413
     assert body == {"error": "request body too large"}
-    assert "X-Fleet-Instance" not in headers        # the app never saw it
+    assert "x-fleet-instance" not in headers        # the app never saw it
 
 
 def raw_request(data, timeout=30):
     """Send raw bytes to nginx; (status, JSON body) of the first answer (0 if none)."""
+    status, _headers, body = raw_answer(data, timeout)
+    return status, body
+
+
+def raw_answer(data, timeout=30):
+    """Send raw bytes to nginx; (status, headers with lower-case names, JSON body) of the
+    first answer ((0, {}, None) if none)."""
     with socket.create_connection((support.NODE.address, support.manifest()["listen"]), timeout=timeout) as s:
         s.sendall(data)
         answer = b""
@@ -60,14 +84,15 @@ def raw_request(data, timeout=30):
                 break
             answer += chunk
     if not answer.startswith(b"HTTP/"):
-        return 0, None
+        return 0, {}, None
     head, _, rest = answer.partition(b"\r\n\r\n")
-    length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), b"0"))
+    headers = dict((name.strip().lower().decode(), value.strip().decode())
+                   for name, _, value in (line.partition(b":") for line in head.split(b"\r\n")[1:]))
+    length = int(headers.get("content-length", "0"))
     try:
-        return int(answer.split()[1]), json.loads(rest[:length])
+        return int(answer.split()[1]), headers, json.loads(rest[:length])
     except ValueError:
-        return int(answer.split()[1]), rest[:length]
+        return int(answer.split()[1]), headers, rest[:length]
 
 
 @pytest.mark.parametrize("case", ["broken gzip", "broken json", "decompression bomb", "short content-length",
@@ -98,6 +123,61 @@ def test_malformed_request_gets_a_4xx_and_the_instance_keeps_serving(case, under
                                    b"Content-Length: abc\r\nConnection: close\r\n\r\n")
     assert 400 <= status < 500, (case, status, body)
     assert isinstance(body, dict) and body.get("error"), (case, body)
+    assert support.all_instances_serve()
+
+
+def uwsgi_cpu_seconds():
+    """CPU seconds (user + system) every uWSGI process on the node has used so far."""
+    out = support.NODE.output("for p in $(pgrep -x uwsgi); do cat /proc/$p/stat 2>/dev/null; done; getconf CLK_TCK")
+    *stats, ticks = out.strip().splitlines()
+    # utime and stime are fields 14 and 15, the 12th and 13th after the ")" ending the name.
+    return sum(int(f[11]) + int(f[12]) for f in (line.rsplit(")", 1)[1].split() for line in stats)) / int(ticks)
+
+
+def test_blank_lines_between_envelope_items_cost_an_instance_no_cpu_to_speak_of(under_load):
+    """Issue 18, item 1: 20 MiB of newlines then an event, 20 KB of gzip, sent with only the
+    public ?sentry_key=. It was answered 200 after 18.7 s through nginx, 11.2 s of an
+    instance's CPU, while the instance's other requests slowed twenty-fold."""
+    project_id, key = support.project()
+    body = gzip.compress(b"{}\n" + b"\n" * (20 * 1024 * 1024) + b'{"type": "event"}\n{"message": "m"}\n', 9)
+    cpu = uwsgi_cpu_seconds()
+    started = time.monotonic()
+    status, _, answer = store_request(body, {"Content-Encoding": "gzip"}, auth=False,
+                                      path=f"/api/{project_id}/envelope/?sentry_key={key}&sentry_version=7")
+    elapsed = time.monotonic() - started
+    used = uwsgi_cpu_seconds() - cpu    # every instance's, the load's requests included
+    assert status == 200 or 400 <= status < 500, (status, answer)
+    assert isinstance(answer, dict) and (answer.get("error") or answer.get("id")), answer
+    assert elapsed < 2, elapsed
+    assert used < 1, used
+    assert support.all_instances_serve()
+
+
+@pytest.mark.parametrize("attachment", ["3 MiB", "over max_attachment_bytes"])
+def test_an_event_with_a_large_attachment_is_stored(attachment, under_load):
+    """Issue 18, item 7: an event and a 3 MiB attachment, as an SDK sends them (identity), was
+    refused whole by nginx (413 over client_max_body_size 2m) and the event lost. Now it is
+    stored; so is the event of an attachment over max_attachment_bytes (the attachment alone
+    is dropped, counted invalid/too_large), as long as the envelope is within the body size."""
+    config = json.loads(support.NODE.read(support.STORE_CONFIG))
+    size = 3 * 1024 * 1024 if attachment == "3 MiB" else config["max_attachment_bytes"] + 1024 * 1024
+    event_id = uuid.uuid4().hex
+    event = json.dumps({"event_id": event_id, "message": f"with a {attachment} attachment"}).encode()
+    envelope = b"".join((
+        json.dumps({"event_id": event_id}).encode(), b"\n",
+        json.dumps({"type": "event", "length": len(event)}).encode(), b"\n", event, b"\n",
+        json.dumps({"type": "attachment", "length": size, "filename": "big.bin"}).encode(), b"\n",
+        b"\0" * size, b"\n"))
+    assert len(envelope) <= config["max_body_bytes"]
+    project_id, _key = support.project()
+    status, headers, answer = store_request(envelope, {"Content-Type": "application/x-sentry-envelope"},
+                                            path=f"/api/{project_id}/envelope/", timeout=60)
+    assert (status, answer) == (200, {"id": event_id})
+    assert event_id in support.spooled_ids(project_id)
+    port = int(headers["X-Fleet-Instance"])
+    outcomes = {(o["outcome"], o["reason"], o["category"]) for o in support.instance_health(port)["outcomes"]}
+    expected = ("filtered", "not_stored") if attachment == "3 MiB" else ("invalid", "too_large")
+    assert expected + ("attachment",) in outcomes, outcomes
     assert support.all_instances_serve()
 
 
