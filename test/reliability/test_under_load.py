@@ -29,31 +29,46 @@ def test_the_load_counts_failures_control(report, supervisor_node):
     assert load.lost_events() == []
 
 
-def test_overload_is_shed_with_retry_after_and_the_accepted_stay_fast(report, supervisor_node):
-    """Far past what the fleet serves (the bench's events, 20 kB-1 MB, at about twice
-    the rate a node of this kind stores): the excess is answered 503 with Retry-After
-    (by the app, past the time a request may queue: store_app/overload.py), nothing
-    else fails (its 4,500 requests stay within the project's quota, so no 429), and
-    every event answered 200 is in the spool. Once the overload has lasted
-    burst_queue_ms, a request may queue sustained_queue_ms only: the accepted ones
-    sent after twice that are answered within burst_queue_ms (their p99), room for
-    sustained_queue_ms and their own service. Without the mechanism no request is
-    shed, and they all wait (seconds: bench/README.md, Choosing the overload mechanism)."""
-    fleet = support.manifest()
-    with support.Load(rate=1500, seed=11, bands=loadgen.SIZE_BANDS) as load:
+OVERLOAD_RATE = 1500  # about twice what a node of this kind stores, of the bench's events
+
+
+def overload_run():
+    """OVERLOAD_RATE events/s of 20 kB-1 MB for 3 s: the Load, and the p99 (done - sent)
+    of the accepted requests intended once the overload had lasted 1 s."""
+    with support.Load(rate=OVERLOAD_RATE, seed=11, bands=loadgen.SIZE_BANDS) as load:
         time.sleep(1.0)
-    report("overload: 1,500 events/s of 20 kB-1 MB for 3 s (503 + Retry-After past the queue bound)", load)
+    start = min(r.intended for r in load.run.results)
+    late = sorted(r.done - r.sent for r in load.run.results if r.status == 200 and r.intended >= start + 1.0)
+    assert late, "nothing accepted once the overload had lasted"
+    return load, late[int(0.99 * (len(late) - 1))]
+
+
+def test_overload_is_shed_with_retry_after_and_the_accepted_stay_fast(report, supervisor_node):
+    """Far past what the fleet serves: the excess is answered 503 with Retry-After (by
+    the app, past the time a request may queue: store_app/overload.py), nothing else
+    fails (the requests stay within the project's quota, so no 429), and every event
+    answered 200 is in the spool. The accepted requests stay fast: compared in the same
+    run with the node converged without the mechanism (no queue bound, no max_conns),
+    where nothing is shed and every request waits behind the excess, their p99 is under
+    half of that control's (seconds against tens of ms in bench/README.md, Choosing the
+    overload mechanism; an absolute bound would measure this machine's other load)."""
+    load, p99 = overload_run()
+    report(f"overload: {OVERLOAD_RATE:,} events/s of 20 kB-1 MB for 3 s (503 + Retry-After past the queue bound)",
+           load, f"accepted p99 {p99 * 1000:.0f} ms")
     shed = [r for r in load.run.results if r.status == 503]
     assert shed, "nothing was shed: every request queued"
     assert all(r.retry_after == "1" for r in shed)
     assert [r for r in load.failures() if r.status != 503] == []
     assert load.lost_events() == []
-    start = min(r.intended for r in load.run.results)
-    late = sorted(r.done - r.sent for r in load.run.results
-                  if r.status == 200 and r.intended >= start + 2 * fleet["burst_queue_ms"] / 1000)
-    assert late, "nothing accepted once the overload had lasted"
-    p99 = late[int(0.99 * (len(late) - 1))]
-    assert p99 <= fleet["burst_queue_ms"] / 1000, (p99, len(late), fleet["sustained_queue_ms"])
+    with support.restored_defaults():
+        support.converge_ok({"uwsgi_fleet": {"web": {"nginx": {
+            "max_conns": 0, "burst_queue_ms": 0, "sustained_queue_ms": 0}}}})
+        control, control_p99 = overload_run()
+    report("overload control: the same without a queue bound or max_conns", control,
+           f"accepted p99 {control_p99 * 1000:.0f} ms")
+    assert [r for r in control.run.results if r.status == 503] == []
+    assert control.lost_events() == []
+    assert p99 < control_p99 / 2, (p99, control_p99)
 
 
 CLIENTS = os.path.join(support.REPO, "test", "clients")
