@@ -11,7 +11,9 @@ spool failed).  Reasons are Relay's DiscardReason names where one fits
 ``content_encoding``, ``overloaded`` and ``project_quota`` (Sentry's reason code for a project
 rate limit).  Categories are Sentry's data categories (``error``,
 ``transaction``, ``session``, ``attachment``, ...; ``unknown`` when a request
-was refused before its items could be read).
+was refused before its items could be read).  An attachment over
+max_attachment_bytes is ``invalid``/``too_large``/``attachment``: dropped,
+while the event that came with it is stored.
 
 The counters live in each instance's memory since it started; /_health shows
 them and ``uwsgi-fleetctl outcomes`` sums them over the node's instances.
