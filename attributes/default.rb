@@ -51,7 +51,9 @@ default['uwsgi_fleet']['web']['nginx']['server_name'] = '_'
 # and what Sentry's self-hosted nginx passes; an event and its attachments fit (a 3 MB attachment
 # cost the event with 2m). The app reads the body in chunks: a larger body costs no more memory.
 # The other caps: ['app']['max_event_bytes'] and ['app']['max_attachment_bytes'].
-default['uwsgi_fleet']['web']['nginx']['client_max_body_size'] = UwsgiFleet::StoreApp::MAX_BODY_SIZE
+# A literal, the same as UwsgiFleet::StoreApp::MAX_BODY_SIZE (the resources' default; a spec holds
+# them equal): test/integration/expected.py reads this file's literals.
+default['uwsgi_fleet']['web']['nginx']['client_max_body_size'] = '100m'
 # Bodies up to this size stay in memory instead of nginx temp files.
 default['uwsgi_fleet']['web']['nginx']['client_body_buffer_size'] = '1m'
 # Behind a balancer (uwsgi_fleet::balancer): nginx serves on this private address only,
@@ -89,7 +91,8 @@ default['uwsgi_fleet']['app']['max_event_bytes'] = 1_048_576
 # Cap on one attachment item's decoded size (the SDKs' own default, 20 MiB). The store keeps no
 # attachment: one over this is dropped and counted (invalid, too_large) and the event that came
 # with it is stored. Relay refuses the whole envelope instead, losing the event.
-default['uwsgi_fleet']['app']['max_attachment_bytes'] = UwsgiFleet::StoreApp::MAX_ATTACHMENT_BYTES
+# A literal, the same as UwsgiFleet::StoreApp::MAX_ATTACHMENT_BYTES (20 MiB; a spec holds them equal).
+default['uwsgi_fleet']['app']['max_attachment_bytes'] = 20_971_520
 # Simulated network hops (auth and quota lookups of the original); 0 = off. Used by the benchmark.
 default['uwsgi_fleet']['app']['simulated_hops'] = 0
 default['uwsgi_fleet']['app']['simulated_hop_ms'] = 2

@@ -20,6 +20,14 @@ empty when it was queued after every earlier request had been taken off it
 last time a thread took a request.  An idle instance's queue is empty, so
 a burst after a quiet spell gets the burst bound, however slow the node.
 
+A stall is not overload: when no thread took a request for longer than the
+burst bound (a rolling reload replaces the worker; requests hold every
+thread), the requests that queued meanwhile count their wait from when the
+instance took requests again, and the queue counts as emptied then.  They
+were never more than the instance serves; shedding them would lose events
+to a deploy.  (An app whose every request takes over T x the burst bound is
+bounded by nginx's max_conns only.)
+
 Why not nginx's max_conns alone: it refuses the (N x max_conns + 1)-th
 request in flight at once, however short its wait would have been, and
 SDKs drop an event answered 503.  Without FLEET_QUEUE_START (a request sent
@@ -67,6 +75,7 @@ class QueueGate:
         self._clock = clock
         self._last_taken = float("-inf")
         self._last_empty = float("-inf")
+        self._resumed = float("-inf")
         self._limits = ("", None)   # the last LIMITS_VAR value, parsed
 
     def _limits_of(self, value):
@@ -82,13 +91,16 @@ class QueueGate:
         if limits is None or start is None:
             return
         now = self._clock()
+        burst, sustained = limits
         # Benign races between threads: each value only moves forward.
+        if now - self._last_taken > burst:
+            self._resumed = now           # after a stall (or idle): see above
         found_empty = start + CLOCK_SLACK >= self._last_taken
         self._last_taken = max(self._last_taken, now)
         if found_empty:
             self._last_empty = max(self._last_empty, start)
-        waited = now - start
-        burst, sustained = limits
+        self._last_empty = max(self._last_empty, self._resumed)
+        waited = now - max(start, self._resumed)
         bound = burst if now - self._last_empty <= burst else sustained
         if waited > bound:
             raise HttpError(protocol.SHED_STATUS, protocol.SHED_REASON,

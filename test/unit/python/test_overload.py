@@ -56,25 +56,30 @@ def test_a_burst_may_wait_the_burst_bound_even_on_a_slow_node_after_a_quiet_spel
     gate = overload.QueueGate(clock)
     assert admitted(gate, queued(0, clock))
     clock.now += 600                     # quiet: the queue is empty
-    # 40 requests queued at once; each takes 12 ms, so the last waits 480 ms.
-    burst = [clock.now] * 40
-    assert take(gate, clock, burst, 0.012) == [True] * 40
-    # A 45th waits past the burst bound: shed even during the burst.
-    clock.now += 0.001
-    assert not admitted(gate, queued(BURST_MS + 10, clock))
+    # 50 requests queued at once; each takes 12 ms, so the later ones wait past the bound.
+    burst_start, each = clock.now, 0.012
+    results = take(gate, clock, [burst_start] * 50, each)
+    # The first take ends the quiet spell: waits count from it, and the queue was empty then.
+    expected = [i * each <= BURST_MS / 1000.0 for i in range(50)]
+    assert results == expected and expected[:40] == [True] * 40 and not expected[-1]
+
+
+def warm(gate, clock):
+    """An instance that has been taking requests: one taken now, found the queue empty."""
+    assert admitted(gate, request(clock.now))
 
 
 def test_once_the_queue_has_not_emptied_for_the_burst_bound_only_the_sustained_one_holds():
     clock = Clock()
     gate = overload.QueueGate(clock)
+    warm(gate, clock)
+    last_empty = clock.now
     # A standing queue: every request was queued before the previous one was taken
-    # and waits 100 ms (between the two bounds). The first found it empty.
+    # and waits 100 ms (between the two bounds).
     wait = 2 * SUSTAINED_MS / 1000.0
     results, expected = [], []
-    for i in range(100):                 # 1 s of it, one take every 10 ms
+    for _ in range(100):                 # 1 s of it, one take every 10 ms
         clock.now += 0.010
-        if i == 0:
-            last_empty = clock.now - wait
         results.append(admitted(gate, queued(wait * 1000, clock)))
         expected.append(clock.now - last_empty <= BURST_MS / 1000.0)
     assert results == expected
@@ -84,6 +89,21 @@ def test_once_the_queue_has_not_emptied_for_the_burst_bound_only_the_sustained_o
     assert admitted(gate, request(clock.now))
     clock.now += 0.1
     assert admitted(gate, queued(SUSTAINED_MS + 100, clock))
+
+
+def test_a_stall_is_not_overload_what_queued_during_a_reload_is_taken_whole():
+    clock = Clock()
+    gate = overload.QueueGate(clock)
+    for _ in range(50):                  # busy: a take every 10 ms
+        clock.now += 0.010
+        assert admitted(gate, request(clock.now - 0.002))
+    # A rolling reload: no take for 1.2 s (over the burst bound) while 40 requests queue.
+    stalled_from = clock.now
+    queued_during = [stalled_from + 0.03 * i for i in range(40)]
+    clock.now += 1.2
+    assert take(gate, clock, queued_during, 0.002) == [True] * 40
+    # Without the stall rule the first of them waited 1.2 s, past the 500 ms bound.
+    assert clock.now - queued_during[0] > BURST_MS / 1000.0
 
 
 def test_nothing_is_shed_without_nginx_times_or_with_bounds_0_or_malformed():
@@ -110,6 +130,10 @@ class Unreadable(io.RawIOBase):
 def test_the_app_sheds_a_request_that_queued_too_long_with_nginxs_answer_unread(tmp_path):
     app = make_app(tmp_path)
     clock = Clock(time.time())
+    app._queue = overload.QueueGate(clock)
+    for _ in range(BURST_MS * 6 // 10):      # an instance taking a request every 10 ms
+        clock.now += 0.010
+        warm(app._queue, clock)
     late = with_environ(app, queued(BURST_MS * 4, clock))
     data = gz(event_bytes())
     r = call(late, body=data, headers=sdk_headers(), stream=Unreadable(), validate=False)
@@ -122,6 +146,6 @@ def test_the_app_sheds_a_request_that_queued_too_long_with_nginxs_answer_unread(
     assert {"outcome": "rate_limited", "reason": "overloaded", "category": "error", "quantity": 1} \
         in app.outcomes.snapshot()
     # The same request, passed on just now, is stored.
-    fresh = with_environ(app, queued(0, Clock(time.time())))
+    fresh = with_environ(app, request(clock.now))
     assert call(fresh, body=data, headers=sdk_headers()).status == 200
     assert len(spooled(tmp_path / "spool")) == 1

@@ -37,6 +37,11 @@ describe 'uwsgi_fleet::web' do
                                        pythonpath: ['/opt/uwsgi_fleet'], env: { 'STORE_APP_CONFIG' => '/etc/uwsgi_fleet/store_app.json' })
     end
 
+    it "writes the body and attachment size attributes as the resources' defaults (literals there: expected.py reads them)" do
+      expect(chef_run.node['uwsgi_fleet']['web']['nginx']['client_max_body_size']).to eq(UwsgiFleet::StoreApp::MAX_BODY_SIZE)
+      expect(chef_run.node['uwsgi_fleet']['app']['max_attachment_bytes']).to eq(UwsgiFleet::StoreApp::MAX_ATTACHMENT_BYTES)
+    end
+
     it 'maps the web attributes onto the fleet' do
       expect(fleet).to have_attributes(
         processes: 'auto', threads: 8, base_port: 9000, bind_address: '127.0.0.1', user: 'uwsgi_fleet', listen_backlog: 1024,
