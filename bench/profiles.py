@@ -1,7 +1,9 @@
 """The three load profiles a topology goes through, each in a block of its own
 (the topology started fresh for it): the saturation ramp, the fixed loads, and
-overload (a burst at 120 % and a sustained step at 150 %)."""
+overload (a burst at 120 % and a sustained step at 150 %); and many requests at
+once (bench/overload_variants.py)."""
 import statistics
+import time
 
 BURST_BASE_LOAD, BURST_LOAD, SUSTAINED_LOAD = 0.4, 1.2, 1.5
 
@@ -45,10 +47,12 @@ def loads(runner, topo, mode, loads, rates, progress):
     return out
 
 
-def overload(runner, topo, mode, reference, progress):
+def overload(runner, topo, mode, reference, progress, late=0.0):
     """A burst at 120 % of the reference saturation between stretches at the 40 %
     base (the requests intended in the burst are measured, the base before it
-    too), then a sustained 150 % step after a warm-up at the base rate."""
+    too), then a sustained 150 % step after a warm-up at the base rate. With
+    `late` (s), the sustained step's metrics also hold "late": those of the
+    requests intended from `late` s into it on (the regime once it has lasted)."""
     m = mode
     base, burst, high = (x * reference for x in (BURST_BASE_LOAD, BURST_LOAD, SUSTAINED_LOAD))
     progress.step(f"{topo.name} burst: {base:.0f} rps, {m['burst']:g} s at {burst:.0f} rps",
@@ -60,8 +64,21 @@ def overload(runner, topo, mode, reference, progress):
     runner.flag(topo.name, "burst", b)
     progress.step(f"{topo.name} sustained {SUSTAINED_LOAD:.0%} = {high:.0f} rps for {m['sustained']:g} s",
                   m["warm"] + m["sustained"])
-    _, cpu, (s,) = runner.profile(topo, [(m["warm"], base), (m["sustained"], high)],
-                                  [(m["warm"], m["warm"] + m["sustained"])])
+    end = m["warm"] + m["sustained"]
+    _, cpu, (s, *after) = runner.profile(topo, [(m["warm"], base), (m["sustained"], high)],
+                                         [(m["warm"], end)] + ([(m["warm"] + late, end)] if late else []))
+    if after:
+        s["late"] = after[0]
     s["offered_rate"] = round(high, 2)
     runner.flag(topo.name, f"sustained {SUSTAINED_LOAD:.0%}", s)
     return b, s
+
+
+def simultaneous(runner, topo, count, idle, progress):
+    """`count` requests due at the same instant (a batch job's errors, an SDK's
+    flush) after `idle` seconds without any: how many were accepted, shed and
+    failed, and how long the last took."""
+    progress.step(f"{topo.name} {count} requests at once after {idle:g} s idle", idle + 1.0)
+    time.sleep(idle)
+    rate = 2.0 ** 20    # all due within count / rate s; a power of two keeps int(count / rate * rate) == count
+    return runner.profile(topo, [(count / rate, rate)], [(0.0, 1.0)])[2][0]

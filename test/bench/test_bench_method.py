@@ -1,6 +1,7 @@
 """The harness's method, without a node: the rotated order of topologies, the
 bootstrap intervals and their verdicts, how answers are classified under
-overload, and that the benchmark code stays smaller than the product.
+overload, the overload variants' settings, and that the benchmark code stays
+smaller than the product.
 
     /usr/bin/python3 -m pytest test/bench/test_bench_method.py
 """
@@ -10,6 +11,7 @@ import os
 import sys
 
 import numpy as np
+import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "bench"))
@@ -111,3 +113,29 @@ def test_the_fleets_own_site_is_inlined_and_other_sites_left_out(tmp_path):
     assert "    upstream store {\n        server 127.0.0.1:9000;" in text
     assert "8080" not in text and "include" not in text
     assert sorted(sources) == sorted([str(conf), str(tmp_path / "conf.d" / "store.conf")])
+
+
+def test_overload_variants_take_their_bounds_from_the_manifest():
+    """`queue` is the fleet as converged, `queue-static` its burst bound without
+    the switch, `mc2T` the old nginx default; each rewrites only max_conns and
+    FLEET_QUEUE_MS in the fleet's nginx config."""
+    import fleet
+    import overload_variants
+    m = {"ports": [9000, 9001], "threads": 3, "max_conns": 1027, "burst_queue_ms": 700, "sustained_queue_ms": 40}
+    v = overload_variants.variants(m)
+    burst, sustained = m["burst_queue_ms"], m["sustained_queue_ms"]
+    assert v["queue"] == (m["max_conns"], f"{burst} {sustained}")
+    assert v["queue-static"] == (m["max_conns"], f"{burst} {burst}")
+    assert v["mc2T"] == (2 * m["threads"], "0 0") and v["unbounded"] == (0, "0 0")
+    conf = (f"upstream u {{\n    server 127.0.0.1:9000 max_conns={m['max_conns']};\n}}\n"
+            f'location / {{\n    uwsgi_param FLEET_QUEUE_MS "{burst} {sustained}";\n}}\n')
+    fl = fleet.Fleet(m, conf, [{"port": 9000, "argv": [], "user": "u", "cwd": "/"}], {}, {})
+    for conns, queue_ms in v.values():
+        text = overload_variants.variant(fl, conns, queue_ms).nginx_conf
+        assert text == conf.replace(f"max_conns={m['max_conns']}", f"max_conns={conns}").replace(
+            f'"{burst} {sustained}"', f'"{queue_ms}"')
+    assert fl.nginx_conf == conf, "the converged fleet itself is left as it is"
+    with pytest.raises(SystemExit, match="converge"):
+        overload_variants.variants({"threads": 3, "max_conns": 6})
+    with pytest.raises(SystemExit, match="converge"):
+        overload_variants.variant(fleet.Fleet(m, "server x max_conns=6;", fl.instances, {}, {}), 0, "0 0")

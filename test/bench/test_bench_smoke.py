@@ -1,4 +1,5 @@
-"""Smoke test of the benchmark harness (bench/run.py).
+"""Smoke test of the benchmark harness (bench/run.py), and of
+bench/overload_variants.py (ramps skipped, two variants).
 
 Runs the harness in --smoke mode (seconds, topology `fleet` only) into a
 temporary directory, then checks the results' schema (keys and types, as
@@ -9,7 +10,7 @@ numbers are whatever this machine gives.
 
 Needs root and the converged node (its manifest /etc/uwsgi_fleet/fleet.json
 and the files it points to): run it after `make converge` (or the kitchen
-suites). Uses loopback ports 10500-10599.
+suites). Uses loopback ports 10500-10699.
 
     /usr/bin/python3 -m pytest test/bench
 """
@@ -26,10 +27,12 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUN = os.path.join(REPO, "bench", "run.py")
+VARIANTS = os.path.join(REPO, "bench", "overload_variants.py")
 PYTHON = "/usr/bin/python3"
-PORT_BASE = "10500"
+PORT_BASE, VARIANTS_PORT_BASE = "10500", "10600"
 BENCH_ROOT = "/var/tmp/uwsgi_fleet_bench"
-NODE_FILES = ["/etc/nginx/nginx.conf", "/etc/uwsgi_fleet/fleet.json", "/etc/uwsgi_fleet/store_app.json"]
+MANIFEST = "/etc/uwsgi_fleet/fleet.json"
+NODE_FILES = ["/etc/nginx/nginx.conf", MANIFEST, "/etc/uwsgi_fleet/store_app.json"]
 sys.path.insert(0, os.path.join(REPO, "bench"))
 
 import procfs  # noqa: E402  (the /proc helpers the harness uses)
@@ -293,3 +296,37 @@ def test_interrupted_run_stops_every_process(tmp_path, smoke):
     assert proc.returncode == 130, stderr[-2000:]
     assert leftovers() == []
     assert not os.path.exists(tmp_path / "latest.json")
+
+
+@pytest.fixture(scope="module")
+def variants_smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("variants")
+    proc = subprocess.run([PYTHON, VARIANTS, "--smoke", "--saturation", "100", "--variants", "unbounded,queue",
+                           "--out", str(out), "--port-base", VARIANTS_PORT_BASE],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"overload_variants.py --smoke failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
+    (path,) = out.glob("overload-variants-*.json")
+    with open(path) as f, open(MANIFEST) as m:
+        return proc, json.load(f), json.load(m)
+
+
+def test_overload_variants_use_the_converged_bounds_and_report_every_burst_whole(variants_smoke):
+    proc, results, manifest = variants_smoke
+    assert results["settings"] == {
+        "unbounded": {"max_conns": 0, "fleet_queue_ms": "0 0"},
+        "queue": {"max_conns": manifest["max_conns"],
+                  "fleet_queue_ms": f"{manifest['burst_queue_ms']} {manifest['sustained_queue_ms']}"}}
+    # Issue 18's burst: 4 x N x T requests at once, every one answered (accepted, shed or failed).
+    count = 4 * len(manifest["ports"]) * manifest["threads"]
+    assert results["simultaneous"]["requests"] == count
+    for name, v in results["variants"].items():
+        sim = v["simultaneous"]
+        assert sim["sent"] == [count] * results["simultaneous"]["bursts_per_block"], name
+        assert all(0 <= s + f <= count for s, f in zip(sim["shed"], sim["failed"])), name
+        assert _inside(v["sustained_p99_ms"]) and _inside(v["late_p99_ms"]) and _inside(v["burst_p99_ms"]), name
+        assert f"| `{name}` | {results['settings'][name]['max_conns']} |" in proc.stdout
+    # The sustained regime is measured from twice the burst bound into the step (at most half of it).
+    assert results["sustained_late_s"] == min(2 * manifest["burst_queue_ms"] / 1000, results["sustained_s"] / 2)
+    queue = results["variants"]["queue"]
+    assert _inside(queue["sustained_p99_vs"]["unbounded"]) and _inside(queue["late_p99_vs"]["unbounded"])
+    assert leftovers() == []
