@@ -220,7 +220,9 @@ def write_ssh_config():
            f"Host {settings.NETWORK.network_address.exploded.rsplit('.', 1)[0]}.*\n"
            f"  User root\n  IdentityFile {settings.SSH_KEY}\n  IdentitiesOnly yes\n"
            "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
-           "  ConnectTimeout 5\n  ServerAliveInterval 15\n")
+           # 20 s: with both lanes and a benchmark running, a node's sshd once took over 5 s
+           # to send its banner ("Connection timed out during banner exchange").
+           "  ConnectTimeout 20\n  ServerAliveInterval 15\n")
 
 
 def _wait_until_ready(node, timeout=120):
