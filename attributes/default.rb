@@ -68,7 +68,8 @@ default['uwsgi_fleet']['web']['nginx']['balance'] = 'least_conn'
 default['uwsgi_fleet']['web']['nginx']['burst_queue_ms'] = 500
 default['uwsgi_fleet']['web']['nginx']['sustained_queue_ms'] = 50
 # Requests nginx gives one instance at once; past that on every instance nginx sheds at once.
-# 'auto' = threads + listen_backlog, what the instance can hold; 0 = no limit.
+# 'auto' = 8 x threads (a burst of 4 x threads per instance twice over; at most threads +
+# listen_backlog, what the instance can hold); 0 = no limit.
 default['uwsgi_fleet']['web']['nginx']['max_conns'] = 'auto'
 # Retired: nginx.conf is the distribution's now (set worker_processes there).
 # Anything but 'auto' only logs a warning.

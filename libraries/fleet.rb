@@ -11,15 +11,22 @@ require 'json'
 module UwsgiFleet
   # Pure rules about instances and ports.
   module Fleet
+    # max_conns 'auto', per thread: room for a burst of 4 x threads per instance
+    # twice over (the app sheds on time queued below it: store_app/overload.py),
+    # and few enough that nginx's connections (Debian's nginx.conf: 768 per
+    # worker, clients and upstreams together) do not run out under overload.
+    # With threads + listen_backlog (1032), a sustained overload beside other
+    # load had nginx reset 196 client connections it could not take.
+    CONNS_PER_THREAD = 8
+
     module_function
 
     # Requests nginx gives one instance at once (its max_conns; 0 = no limit).
-    # 'auto': what the instance can hold, one per thread and a full listen
-    # queue. Past that the kernel would drop nginx's connection attempt (a SYN
-    # retransmission, 1 s, before anything happens), so nginx sheds at once
-    # instead; below it, the app sheds on time queued (store_app/overload.py).
+    # 'auto': CONNS_PER_THREAD x threads, never more than the instance can hold
+    # (one per thread and a full listen queue): past that the kernel would drop
+    # nginx's connection attempt (a SYN retransmission, 1 s, before anything).
     def max_conns(value, threads, listen_backlog)
-      value == 'auto' ? threads + listen_backlog : value
+      value == 'auto' ? [CONNS_PER_THREAD * threads, threads + listen_backlog].min : value
     end
 
     # Number of instances: an Integer as given, or 'auto' = CPU count, at least 2.

@@ -72,7 +72,7 @@ property :balance, String, default: 'least_conn',
                            description: 'Upstream balancing: least_conn (as Sentry), round_robin, random_two or ip_hash'
 property :max_conns, [Integer, String], default: 'auto',
                                         description: 'Requests nginx gives one instance at once (nginx max_conns); past that on every instance it sheds ' \
-                                        "with a 503 and Retry-After. 'auto' = threads + listen_backlog (what the instance holds); 0 = no limit"
+                                        "with a 503 and Retry-After. 'auto' = #{UwsgiFleet::Fleet::CONNS_PER_THREAD} x threads (at most threads + listen_backlog); 0 = no limit"
 property :burst_queue_ms, Integer, default: 500,
                                    description: "How long a request may wait in an instance's queue while the queue has emptied within that time " \
                                                '(a burst), in ms, 0-60000; past it the store app sheds with a 503 and Retry-After. 0: never shed on time'

@@ -155,7 +155,7 @@ describe 'uwsgi_fleet' do
         expect(JSON.parse(rendered(manifest))).to include(
           'name' => 'api', 'process_manager' => 'supervisor', 'ports' => [9100, 9101, 9102], 'user' => 'api_fleet',
           'instance_name' => 'uwsgi_fleet_api_{port}', 'upstream' => 'uwsgi_fleet_api', 'site_file' => site, 'threads' => 2,
-          'max_conns' => 1026, 'server_name' => 'api.example'
+          'max_conns' => 16, 'server_name' => 'api.example'
         )
       end
     end
@@ -208,7 +208,7 @@ describe 'uwsgi_fleet' do
       it 'lists exactly the instances upstream, balanced with least_conn over a shared zone' do
         expect(upstream_servers).to eq(%w(127.0.0.1:9100 127.0.0.1:9101 127.0.0.1:9102))
         expect(content.scan(/^\s*server \S+ .*;$/).map(&:strip)).to eq(
-          [9100, 9101, 9102].map { |port| "server 127.0.0.1:#{port} max_fails=1 fail_timeout=2s max_conns=1026;" }
+          [9100, 9101, 9102].map { |port| "server 127.0.0.1:#{port} max_fails=1 fail_timeout=2s max_conns=16;" }
         )
         expect(content).to include("upstream uwsgi_fleet_api {\n    least_conn;\n    # Shared by all nginx workers")
           .and match(/^\s+zone uwsgi_fleet_api 64k;$/)
@@ -513,16 +513,16 @@ describe 'uwsgi_fleet' do
     end
   end
 
-  context 'with its default max_conns, threads and listen_backlog (auto: 8 + 1024)' do
+  context 'with its default max_conns and threads (auto: 8 x 8)' do
     recipe do
       uwsgi_fleet 'api' do
         app_module 'api_app:application'
       end
     end
 
-    it 'gives each instance at most what it holds, 1032 requests at once, in the site file and the manifest' do
-      expect(upstream_max_conns).to eq([1032, 1032])
-      expect(JSON.parse(rendered(manifest))).to include('threads' => 8, 'listen_backlog' => 1024, 'max_conns' => 1032)
+    it 'gives each instance at most 64 requests at once, in the site file and the manifest' do
+      expect(upstream_max_conns).to eq([64, 64])
+      expect(JSON.parse(rendered(manifest))).to include('threads' => 8, 'listen_backlog' => 1024, 'max_conns' => 64)
     end
 
     it "tells each request's instance when nginx passed it on and how long it may queue (500 ms, 50 ms sustained)" do

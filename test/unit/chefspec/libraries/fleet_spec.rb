@@ -59,9 +59,10 @@ describe UwsgiFleet::Fleet do
   end
 
   describe '.max_conns' do
-    it "resolves 'auto' to what an instance holds: one request per thread and a full listen queue" do
-      expect(described_class.max_conns('auto', 8, 1024)).to eq(1032)
-      expect(described_class.max_conns('auto', 1, 16)).to eq(17)
+    it "resolves 'auto' to CONNS_PER_THREAD (8) x threads, at most what an instance holds (threads + listen backlog)" do
+      expect(described_class::CONNS_PER_THREAD).to eq(8)
+      expect(described_class.max_conns('auto', 8, 1024)).to eq(64)
+      expect(described_class.max_conns('auto', 4, 16)).to eq(20)
     end
 
     it 'returns an integer as given, 0 (no limit) too, whatever the threads and backlog' do
@@ -138,11 +139,11 @@ describe UwsgiFleet::FleetPlan do
   end
 
   describe '#max_conns' do
-    it "is threads + listen_backlog for 'auto'" do
-      expect(plan.max_conns).to eq(1032)
+    it "is 8 x threads for 'auto', at most threads + listen_backlog" do
+      expect(plan.max_conns).to eq(64)
       props[:threads] = 6
-      props[:listen_backlog] = 100
-      expect(plan.max_conns).to eq(106)
+      props[:listen_backlog] = 10
+      expect(plan.max_conns).to eq(16)
     end
 
     it 'is the integer given, 0 (no limit) too' do
@@ -234,7 +235,7 @@ describe UwsgiFleet::FleetPlan do
         'name' => 'api', 'process_manager' => 'supervisor', 'ports' => [9100, 9101, 9102],
         'instance_prefix' => 'uwsgi_fleet_api_', 'instance_name' => 'uwsgi_fleet_api_{port}',
         'instance_file' => '/etc/supervisor/conf.d/uwsgi_fleet_api_{port}.conf', 'bind_address' => '127.0.0.1',
-        'threads' => 8, 'max_conns' => 1032, 'listen_backlog' => 1024, 'burst_queue_ms' => 500, 'sustained_queue_ms' => 50,
+        'threads' => 8, 'max_conns' => 64, 'listen_backlog' => 1024, 'burst_queue_ms' => 500, 'sustained_queue_ms' => 50,
         'user' => 'api_fleet', 'fifo_dir' => '/var/lib/uwsgi_fleet/api', 'log_dir' => '/var/log/uwsgi_fleet/api',
         'upstream' => 'uwsgi_fleet_api', 'upstream_fail_timeout' => 2, 'site_file' => '/etc/nginx/conf.d/uwsgi_fleet_api.conf', 'listen' => 80,
         'listen_address' => nil, 'server_name' => 'api.example', 'store_app_config' => nil, 'pythonpath' => ['/opt/test_api']
@@ -253,7 +254,7 @@ describe UwsgiFleet::FleetPlan do
 
     it 'holds max_conns resolved (never auto), 0 as it is' do
       props[:threads] = 3
-      expect(manifest['max_conns']).to eq(1027)
+      expect(manifest['max_conns']).to eq(24)
       props[:max_conns] = 0
       expect(plan.manifest['max_conns']).to eq(0)
     end

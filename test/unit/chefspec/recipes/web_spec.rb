@@ -257,10 +257,10 @@ describe 'uwsgi_fleet::web, converged' do
     expect(chef_run).to delete_link('/etc/nginx/sites-enabled/default')
   end
 
-  it 'gives each instance at most 8 threads + a 1024 listen queue of requests, and sheds past that on every one with a JSON 503' do
-    expect(rendered(site).scan(/^\s*server (\S+) .*max_conns=(\d+);$/)).to eq([%w(127.0.0.1:9000 1032), %w(127.0.0.1:9001 1032)])
+  it 'gives each instance at most 8 x 8 threads of requests, and sheds past that on every one with a JSON 503' do
+    expect(rendered(site).scan(/^\s*server (\S+) .*max_conns=(\d+);$/)).to eq([%w(127.0.0.1:9000 64), %w(127.0.0.1:9001 64)])
     expect(rendered(site)).to include(%(if ($upstream_addr ~ "(^|, )uwsgi_fleet$") {), "return 503 '#{UwsgiFleet::Nginx.shed_body}';")
-    expect(JSON.parse(rendered('/etc/uwsgi_fleet/fleet.json'))).to include('threads' => 8, 'max_conns' => 1032)
+    expect(JSON.parse(rendered('/etc/uwsgi_fleet/fleet.json'))).to include('threads' => 8, 'max_conns' => 64)
     expect(rendered(site)).to include('uwsgi_param FLEET_QUEUE_MS "500 50";')
   end
 
