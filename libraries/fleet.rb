@@ -50,11 +50,6 @@ module UwsgiFleet
         instance_prefix: process_manager == 'systemd' ? "uwsgi-fleet-#{name}" : "uwsgi_fleet_#{name}_"
       }
     end
-
-    # "host:port" as nginx and uWSGI write it (IPv6 literals in brackets).
-    def host_port(address, port)
-      address.include?(':') ? "[#{address}]:#{port}" : "#{address}:#{port}"
-    end
   end
 
   # One fleet's converge plan: +props+ are the uwsgi_fleet resource's
@@ -111,7 +106,7 @@ module UwsgiFleet
 
     # One "host:port" per instance, in port order: the nginx upstream.
     def backends
-      ports.map { |port| Fleet.host_port(props[:bind_address], port) }
+      ports.map { |port| Net.host_port(props[:bind_address], port) }
     end
 
     def balance_directive

@@ -80,7 +80,7 @@ module UwsgiFleet
 
     # The listen directive's argument: every address (nil) or only +address+.
     def listen(address, port)
-      address ? Fleet.host_port(address, port) : port.to_s
+      address ? Net.host_port(address, port) : port.to_s
     end
 
     # The upstream's balancing directive (round robin is nginx's default: none).

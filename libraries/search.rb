@@ -18,7 +18,7 @@ module UwsgiFleet
     # else the node's own address, and its port. +attrs+ is the node's merged
     # attributes as search returns them.
     def backend(attrs)
-      Fleet.host_port(address(attrs), value(attrs, 'uwsgi_fleet', 'web', 'nginx', 'listen') || 80)
+      Net.host_port(address(attrs), value(attrs, 'uwsgi_fleet', 'web', 'nginx', 'listen') || 80)
     end
 
     # The web nodes' backends, sorted so that the balancer's file only changes
@@ -39,7 +39,7 @@ module UwsgiFleet
       unless address && port
         raise InvalidConfiguration, "uwsgi_fleet: the Redis node found has no bind_address or #{port_key} yet (has it converged?)"
       end
-      "redis://#{Fleet.host_port(address, port)}/0"
+      "redis://#{Net.host_port(address, port)}/0"
     end
 
     # Its quota instance (no persistence).

@@ -19,7 +19,7 @@ module UwsgiFleet
               # One master + one worker: the master keeps the socket open while
               # the worker is replaced, so reloads drop nothing.
               '--master', '--processes', '1', '--threads', props[:threads].to_s,
-              '--socket', Fleet.host_port(props[:bind_address], port),
+              '--socket', Net.host_port(props[:bind_address], port),
               '--listen', props[:listen_backlog].to_s,
               '--buffer-size', props[:buffer_size].to_s,
               '--harakiri', props[:harakiri].to_s,

@@ -69,18 +69,6 @@ describe UwsgiFleet::Fleet do
       expect([described_class.max_conns(5, 8, 1024), described_class.max_conns(0, 8, 1024)]).to eq([5, 0])
     end
   end
-
-  describe '.host_port' do
-    it 'joins an IPv4 address and a port' do
-      expect(described_class.host_port('127.0.0.1', 9000)).to eq('127.0.0.1:9000')
-    end
-
-    it 'brackets IPv6 addresses' do
-      expect(described_class.host_port('::1', 9000)).to eq('[::1]:9000')
-      expect(described_class.host_port('fd00:1:2::10', 9001)).to eq('[fd00:1:2::10]:9001')
-      expect(described_class.host_port('::', 9002)).to eq('[::]:9002')
-    end
-  end
 end
 
 describe UwsgiFleet::FleetPlan do
