@@ -2,6 +2,8 @@
 # Cookbook:: uwsgi_fleet
 # Library:: nginx
 #
+require 'json'
+
 module UwsgiFleet
   # nginx: the files a fleet changes, how the whole config is tested before
   # they go live, and what nginx answers by itself.
@@ -76,7 +78,19 @@ module UwsgiFleet
       'X-Sentry-Error' => 'overloaded',
     }.freeze
 
+    # Relay's CORS policy, the store app's own data file (protocol.py reads it too):
+    # nginx's own answers carry the same CORS headers as the app's, written once.
+    # Read from the cookbook's files/ when the library loads (Chef syncs every
+    # file of a cookbook before it loads libraries, unless no_lazy_load is off).
+    CORS_FILE = ::File.expand_path('../files/default/store_app/cors.json', __dir__)
+    CORS = JSON.parse(::File.read(CORS_FILE)).freeze
+
     module_function
+
+    # The CORS headers of every answer, as the store app sends them (protocol.CORS_HEADERS).
+    def cors_headers
+      { 'Access-Control-Allow-Origin' => CORS['allow_origin'], 'Access-Control-Expose-Headers' => CORS['expose_headers'].join(', ') }
+    end
 
     # The listen directive's argument: every address (nil) or only +address+.
     def listen(address, port)
@@ -100,10 +114,16 @@ module UwsgiFleet
       %($upstream_addr ~ "(^|, )#{upstream}$")
     end
 
+    # The shed answer of the fleet whose upstream is +upstream+, for its 502
+    # page: when to give it, with which status, headers (CORS first) and body.
+    def shed_answer(upstream)
+      { condition: shed_condition(upstream), status: SHED_STATUS, headers: cors_headers.merge(SHED_HEADERS), body: shed_body }
+    end
+
     # `uwsgi-fleetctl nginx-test` for the whole config as a run leaves it:
-    # +puts+ ({live path => file with its new content}) in place, +removes+ gone.
-    def test_command(fleetctl, puts:, removes:)
-      args = puts.map { |dest, src| "--put #{dest}=#{src}" } + removes.map { |site| "--remove #{site}" }
+    # +candidates+ ({live path => file with its new content}) in place, +removes+ gone.
+    def test_command(fleetctl, candidates:, removes:)
+      args = candidates.map { |dest, src| "--put #{dest}=#{src}" } + removes.map { |site| "--remove #{site}" }
       "#{fleetctl} nginx-test #{args.join(' ')}"
     end
 

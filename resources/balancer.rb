@@ -9,7 +9,7 @@ unified_mode true
 provides :uwsgi_fleet_balancer
 default_action :create
 
-use 'partial/_validated'
+use 'partial/_chef_property_checks_off'
 use 'partial/_packages'
 use 'partial/_nginx_site'
 

@@ -9,8 +9,9 @@ unified_mode true
 provides :uwsgi_fleet
 default_action :create
 
-use 'partial/_validated'
+use 'partial/_chef_property_checks_off'
 use 'partial/_packages'
+use 'partial/_safe_directories'
 use 'partial/_nginx_site'
 
 description 'nginx in front of N single-process, multi-threaded uWSGI instances (the Sentry web tier pattern)'
@@ -193,8 +194,9 @@ action_class do
     'nginx_site.conf.erb'
   end
 
+  # The template's values, all computed here: the fleet's upstream sheds in its 502 page.
   def site_variables
-    { plan: plan }
+    { plan: plan, fail_timeout: UwsgiFleet::FleetPlan::FAIL_TIMEOUT, shed: UwsgiFleet::Nginx.shed_answer(plan[:upstream]) }
   end
 
   def instances(action_name, fleet = plan)

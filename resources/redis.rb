@@ -10,7 +10,7 @@ unified_mode true
 provides :uwsgi_fleet_redis
 default_action :create
 
-use 'partial/_validated'
+use 'partial/_chef_property_checks_off'
 use 'partial/_packages'
 
 description "Redis for the fleet's shared quota and event streams (Debian's redis-server)"

@@ -8,8 +8,9 @@ unified_mode true
 provides :uwsgi_fleet_store_app
 default_action :create
 
-use 'partial/_validated'
+use 'partial/_chef_property_checks_off'
 use 'partial/_packages'
+use 'partial/_safe_directories'
 
 description 'The embedded Sentry-compatible store endpoint: code, config (projects, keys, limits) and spool'
 

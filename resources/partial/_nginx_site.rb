@@ -15,14 +15,15 @@ action_class do
   # `uwsgi-fleetctl nginx-test` for the whole config as this converge leaves it:
   # +site+ (this resource's file) and the main config in place, removed sites gone.
   def nginx_test(site:, main:)
-    puts = { new_resource.site_file => site }
-    puts[UwsgiFleet::Nginx::CONF] = main if main_config
-    UwsgiFleet::Nginx.test_command(UwsgiFleet::Tool::FLEETCTL, puts: puts, removes: new_resource.remove_sites)
+    candidates = { new_resource.site_file => site }
+    candidates[UwsgiFleet::Nginx::CONF] = main if main_config
+    UwsgiFleet::Nginx.test_command(UwsgiFleet::Tool::FLEETCTL, candidates: candidates, removes: new_resource.remove_sites)
   end
 
   def site_template(path, verify_command, mode: '0644')
     source_name = site_source
-    vars = site_variables.merge(removes: new_resource.remove_sites, error_pages: UwsgiFleet::Nginx.error_pages)
+    vars = site_variables.merge(removes: new_resource.remove_sites, error_pages: UwsgiFleet::Nginx.error_pages,
+                                cors_headers: UwsgiFleet::Nginx.cors_headers)
     template path do
       cookbook 'uwsgi_fleet'
       source source_name

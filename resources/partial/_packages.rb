@@ -1,3 +1,4 @@
+# apt packages on a node whose lists may be empty, stale or locked.
 action_class do
   # Install +names+ on a node whose apt lists may be empty (fresh cloud and
   # container images ship without them) or stale (packages gone from the mirror).
@@ -26,22 +27,5 @@ action_class do
     package names.uniq do
       options UwsgiFleet::Packages::APT_LOCK_WAIT
     end
-  end
-
-  # A directory whose parent belongs to root, created (or re-owned) as given.
-  # Root never follows a path another user controls: an existing +path+ must
-  # be a real directory, and every directory above it root's alone.
-  def safe_directory(path, owner:, mode:)
-    UwsgiFleet::Paths.check!(path)
-    directory path do
-      owner owner
-      group owner
-      mode mode
-    end
-  end
-
-  # A shared parent such as /var/lib/uwsgi_fleet: root's, readable by all.
-  def root_directory(path)
-    safe_directory(path, owner: 'root', mode: '0755')
   end
 end

@@ -3,26 +3,32 @@
 * CORS (relay-server/src/middlewares/cors.rs): any origin; POST; the request
   headers SDKs send; the response headers a browser SDK must be able to read
   (X-Sentry-Rate-Limits, Retry-After, X-Sentry-Error); preflights cached an
-  hour.
+  hour (cors.json).
 * X-Sentry-Rate-Limits (relay-server/src/utils/rate_limits.rs,
   format_rate_limits): ``retry_after:categories:scope:reason_code``,
   categories separated by ``;``, several limits by ``, ``.
 * Data categories of envelope item types (relay-base-schema DataCategory).
 """
 
-ALLOW_HEADERS = ("x-sentry-auth, x-requested-with, x-forwarded-for, origin, "
-                 "referer, accept, content-type, authentication, "
-                 "authorization, content-encoding, transfer-encoding")
-EXPOSE_HEADERS = "x-sentry-error, x-sentry-rate-limits, retry-after"
+import json
+import os
+
+# Relay's CORS policy, in a data file nginx's own error pages read too
+# (libraries/nginx.rb), so the two can never expose different headers.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "cors.json")) as _f:
+    CORS = json.load(_f)
+
+ALLOW_HEADERS = ", ".join(CORS["allow_headers"])
+EXPOSE_HEADERS = ", ".join(CORS["expose_headers"])
 
 # On every response of the intake endpoints, errors included: without them a
 # browser hides the status and headers of a 429 from the SDK.
-CORS_HEADERS = (("Access-Control-Allow-Origin", "*"),
+CORS_HEADERS = (("Access-Control-Allow-Origin", CORS["allow_origin"]),
                 ("Access-Control-Expose-Headers", EXPOSE_HEADERS))
-PREFLIGHT_HEADERS = (("Access-Control-Allow-Origin", "*"),
-                     ("Access-Control-Allow-Methods", "POST"),
+PREFLIGHT_HEADERS = (("Access-Control-Allow-Origin", CORS["allow_origin"]),
+                     ("Access-Control-Allow-Methods", ", ".join(CORS["allow_methods"])),
                      ("Access-Control-Allow-Headers", ALLOW_HEADERS),
-                     ("Access-Control-Max-Age", "3600"))
+                     ("Access-Control-Max-Age", str(CORS["max_age"])))
 
 # The project quota covers the items this store keeps: Sentry's error
 # categories for events, and transactions.

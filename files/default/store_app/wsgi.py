@@ -35,13 +35,14 @@ INSTANCE_ENV = "UWSGI_FLEET_INSTANCE"
 
 
 def code_digest():
-    """Digest of this package's source: /_health shows which code a worker runs,
-    so a rolling deploy can be checked instance by instance."""
+    """Digest of this package's source and the data it reads (cors.json): /_health
+    shows which code a worker runs, so a rolling deploy can be checked instance
+    by instance."""
     import hashlib
     digest = hashlib.sha256()
     package_dir = os.path.dirname(os.path.abspath(__file__))
     for name in sorted(os.listdir(package_dir)):
-        if name.endswith(".py"):
+        if name.endswith((".py", ".json")):
             with open(os.path.join(package_dir, name), "rb") as f:
                 digest.update(name.encode() + b"\0" + f.read())
     return digest.hexdigest()[:16]

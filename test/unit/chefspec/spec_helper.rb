@@ -71,6 +71,14 @@ module UwsgiFleetSpec
     end
   end
 
+  # The CORS lines of every answer nginx gives itself, read from the one file
+  # the store app reads too (files/default/store_app/cors.json), not from the library.
+  def cors_add_headers
+    cors = JSON.parse(File.read(File.join(COOKBOOK_ROOT, 'files', 'default', 'store_app', 'cors.json')))
+    [%(add_header Access-Control-Allow-Origin "#{cors['allow_origin']}" always;),
+     %(add_header Access-Control-Expose-Headers "#{cors['expose_headers'].join(', ')}" always;)]
+  end
+
   # A fresh deep copy of the defaults, safe to mutate in one example.
   def default_attrs
     Marshal.load(Marshal.dump(attribute_defaults))

@@ -3,11 +3,15 @@ answers it), a 429 says which categories are limited (X-Sentry-Rate-Limits),
 and an envelope never needs more than one token."""
 
 import json
+import os
+import shutil
+import subprocess
 from datetime import datetime, timedelta
 
 import pytest
 from sentry_sdk.transport import _parse_rate_limits
 
+from store_app import protocol
 from support import (KEY, SDK_AUTH, call, event_bytes, gz, limited, make_app,
                      spooled)
 
@@ -79,6 +83,24 @@ def test_every_intake_answer_carries_cors_headers(tmp_path):
         assert resp.headers["access-control-allow-origin"] == "*", status
         assert header_set(resp.headers["access-control-expose-headers"]) == \
             RELAY_EXPOSED_HEADERS, status
+
+
+NGINX_RB = os.path.join(os.path.dirname(__file__), "..", "..", "..", "libraries", "nginx.rb")
+
+
+def test_nginx_answers_with_the_apps_cors_headers_read_from_one_file():
+    """nginx's own error pages (libraries/nginx.rb) and the app (protocol.py)
+    read the CORS policy from the app's cors.json: the same headers, Relay's."""
+    ruby = shutil.which("ruby")
+    if ruby is None:
+        pytest.skip("ruby is needed to read libraries/nginx.rb")
+    out = subprocess.run([ruby, "-e", "load ARGV[0]; n = UwsgiFleet::Nginx; "
+                          "print JSON.generate([n::CORS_FILE, n.cors_headers])", NGINX_RB],
+                         capture_output=True, text=True, check=True).stdout
+    path, nginx_headers = json.loads(out)
+    assert os.path.samefile(path, os.path.join(os.path.dirname(protocol.__file__), "cors.json"))
+    assert nginx_headers == dict(protocol.CORS_HEADERS)
+    assert header_set(nginx_headers["Access-Control-Expose-Headers"]) == RELAY_EXPOSED_HEADERS
 
 
 def test_a_429_names_the_limited_categories(tmp_path):

@@ -36,14 +36,17 @@ def test_health_get(app):
     assert resp.headers["content-type"] == "application/json"
 
 
-def test_code_digest_changes_with_the_source(tmp_path, monkeypatch):
+@pytest.mark.parametrize("changed, addition", [("__init__.py", "# a new deploy\n"),
+                                                ("cors.json", "\n")])
+def test_code_digest_changes_with_the_source(tmp_path, monkeypatch, changed, addition):
+    """The code and the data it reads (the CORS policy nginx shares)."""
     import shutil
     copy = tmp_path / "store_app"
     shutil.copytree(os.path.dirname(wsgi.__file__), copy)
     monkeypatch.setattr(wsgi, "__file__", str(copy / "wsgi.py"))
     before = wsgi.code_digest()
-    with open(copy / "__init__.py", "a") as f:
-        f.write("# a new deploy\n")
+    with open(copy / changed, "a") as f:
+        f.write(addition)
     assert wsgi.code_digest() != before
 
 

@@ -92,8 +92,7 @@ describe 'uwsgi_fleet_balancer' do
     it "answers nginx's own errors (no web node left: 502) with JSON that browsers may read" do
       page = content[/^ *error_page 502 = @error_502;\n(?:.*\n){6}/].lines.map(&:strip)
       expect(page).to eq(['error_page 502 = @error_502;', 'location @error_502 {', 'default_type application/json;',
-                          'add_header Access-Control-Allow-Origin "*" always;',
-                          'add_header Access-Control-Expose-Headers "x-sentry-error, x-sentry-rate-limits, retry-after" always;',
+                          *UwsgiFleetSpec.cors_add_headers,
                           %(return 502 '{"error":"no backend available"}';), '}'])
       expect(content.scan(/^\s+error_page (\d+) = @error_\1;$/).flatten.map(&:to_i)).to eq(UwsgiFleet::Nginx::ERROR_REASONS.keys)
     end

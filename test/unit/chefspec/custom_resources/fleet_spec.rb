@@ -237,8 +237,7 @@ describe 'uwsgi_fleet' do
       end
 
       it "answers nginx's own errors with JSON that browsers may read (CORS)" do
-        cors = ['add_header Access-Control-Allow-Origin "*" always;',
-                'add_header Access-Control-Expose-Headers "x-sentry-error, x-sentry-rate-limits, retry-after" always;']
+        cors = UwsgiFleetSpec.cors_add_headers
         expect(error_page(content, 504)).to eq(['error_page 504 = @error_504;', 'location @error_504 {', 'default_type application/json;', *cors,
                                                 %(return 504 '{"error":"backend timed out"}';), '}'])
         expect(error_page(content, 502)).to start_with('error_page 502 = @error_502;', 'location @error_502 {', 'default_type application/json;', *cors)
@@ -253,8 +252,7 @@ describe 'uwsgi_fleet' do
         shed = page[page.index('if ($upstream_addr ~ "(^|, )uwsgi_fleet_api$") {')..]
         expect(shed.take(7)).to eq([
                                      'if ($upstream_addr ~ "(^|, )uwsgi_fleet_api$") {',
-                                     'add_header Access-Control-Allow-Origin "*" always;',
-                                     'add_header Access-Control-Expose-Headers "x-sentry-error, x-sentry-rate-limits, retry-after" always;',
+                                     *UwsgiFleetSpec.cors_add_headers,
                                      'add_header Retry-After "1" always;',
                                      'add_header X-Sentry-Rate-Limits "1::organization:overloaded" always;',
                                      'add_header X-Sentry-Error "overloaded" always;',

@@ -30,4 +30,10 @@ describe 'the libraries' do
     expect(graph['net']).to eq([])
     %w(nginx uwsgi_command search).each { |lib| expect(graph[lib]).not_to include('fleet') }
   end
+
+  it 'are not called by the templates, which render only the variables their resource computed' do
+    templates = Dir[File.expand_path('../../../../templates/*.erb', __dir__)]
+    expect(templates).not_to be_empty
+    expect(templates.select { |path| File.read(path).include?('UwsgiFleet::') }.map { |path| File.basename(path) }).to eq([])
+  end
 end

@@ -6,21 +6,21 @@ describe UwsgiFleet::Nginx do
   describe '.test_command' do
     it 'asks uwsgi-fleetctl to test the whole config with the new files in place and removed sites gone' do
       command = described_class.test_command('/usr/local/sbin/uwsgi-fleetctl',
-                                             puts: { '/etc/nginx/conf.d/uwsgi_fleet_api.conf' => '%{path}', '/etc/nginx/nginx.conf' => '/tmp/main' },
+                                             candidates: { '/etc/nginx/conf.d/uwsgi_fleet_api.conf' => '%{path}', '/etc/nginx/nginx.conf' => '/tmp/main' },
                                              removes: ['/etc/nginx/sites-enabled/default', '/etc/nginx/conf.d/old.conf'])
       expect(command).to eq('/usr/local/sbin/uwsgi-fleetctl nginx-test --put /etc/nginx/conf.d/uwsgi_fleet_api.conf=%{path} ' \
                             '--put /etc/nginx/nginx.conf=/tmp/main --remove /etc/nginx/sites-enabled/default --remove /etc/nginx/conf.d/old.conf')
     end
 
     it "is a Chef verify command: %{path} becomes the temp file's path" do
-      command = described_class.test_command('fleetctl', puts: { '/etc/nginx/conf.d/api.conf' => '%{path}' }, removes: [])
+      command = described_class.test_command('fleetctl', candidates: { '/etc/nginx/conf.d/api.conf' => '%{path}' }, removes: [])
       expect(format(command, path: '/tmp/chef-rendered')).to eq('fleetctl nginx-test --put /etc/nginx/conf.d/api.conf=/tmp/chef-rendered')
     end
 
     # Chef formats a verify command with %: a % in a path breaks it at converge,
     # so validation keeps % out of every path that may reach the command.
     it 'cannot carry a % in a path, so site_file and remove_sites refuse one, for a fleet and a balancer' do
-      command = described_class.test_command('fleetctl', puts: { '/etc/nginx/conf.d/100%.conf' => '%{path}' }, removes: [])
+      command = described_class.test_command('fleetctl', candidates: { '/etc/nginx/conf.d/100%.conf' => '%{path}' }, removes: [])
       expect { format(command, path: '/t') }.to raise_error(TypeError)
       %i(FLEET BALANCER).each do |rules|
         table = UwsgiFleet::Validation.const_get(rules)
@@ -129,6 +129,25 @@ describe UwsgiFleet::Nginx do
       ['127.0.0.1:9000', '127.0.0.1:9000, 127.0.0.1:9001', 'uwsgi_fleet_x_api', 'uwsgi_fleet_api2'].each do |addr|
         expect(addr).not_to match(regex)
       end
+    end
+  end
+
+  describe '.cors_headers' do
+    it "are the store app's CORS headers, from the data file its protocol.py reads (cors.json)" do
+      cors = JSON.parse(File.read(File.join(UwsgiFleetSpec::COOKBOOK_ROOT, 'files', 'default', 'store_app', 'cors.json')))
+      expect(described_class::CORS_FILE).to eq(File.join(File.realpath(UwsgiFleetSpec::COOKBOOK_ROOT), 'files', 'default', 'store_app', 'cors.json'))
+      expect(described_class.cors_headers).to eq('Access-Control-Allow-Origin' => cors['allow_origin'],
+                                                 'Access-Control-Expose-Headers' => cors['expose_headers'].join(', '))
+    end
+  end
+
+  describe '.shed_answer' do
+    it "is what the fleet's 502 page renders: the condition, the status, CORS then the shed headers, the body" do
+      expect(described_class.shed_answer('uwsgi_fleet_api')).to eq(
+        condition: described_class.shed_condition('uwsgi_fleet_api'), status: described_class::SHED_STATUS,
+        headers: described_class.cors_headers.merge(described_class::SHED_HEADERS), body: described_class.shed_body
+      )
+      expect(described_class.shed_answer('uwsgi_fleet_api')[:headers].keys.first(2)).to eq(described_class.cors_headers.keys)
     end
   end
 
