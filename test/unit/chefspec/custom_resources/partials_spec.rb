@@ -4,7 +4,7 @@ require_relative '../spec_helper'
 describe 'the resource partials (resources/partial/)' do
   resources = Dir[File.join(UwsgiFleetSpec::COOKBOOK_ROOT, 'resources', '*.rb')].to_h { |path| [File.basename(path, '.rb'), File.read(path)] }
   partials = Dir[File.join(UwsgiFleetSpec::COOKBOOK_ROOT, 'resources', 'partial', '*.rb')].map { |path| File.basename(path, '.rb') }
-  uses = resources.transform_values { |text| text.scan(/^use 'partial\/(\w+)'$/).flatten }
+  uses = resources.transform_values { |text| text.scan(%r{^use 'partial/(\w+)'$}).flatten }
 
   it 'are each used by a resource, and every one a resource uses exists' do
     expect(uses.values.flatten.uniq.sort).to eq(partials.sort)
