@@ -1,40 +1,39 @@
 """Expected fleet shape for a Kitchen suite, from the cookbook's own sources.
 
-Defaults come from attributes/default.rb and each suite's overrides from
-kitchen.yml (read with pyyaml), so no expected value is copied into a test.
+Defaults are attributes/default.rb and the instance count is
+UwsgiFleet::Fleet.instance_count, both answered by the cookbook's Ruby
+(cookbook_facts.rb, run with plain ruby); each suite's overrides come from
+kitchen.yml (read with pyyaml). No expected value or rule is copied here.
 """
-import ast
+import copy
+import functools
+import json
 import os
-import re
+import subprocess
 
 import yaml
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-ATTRIBUTE_LINE = re.compile(r"^default((?:\['[a-z_]+'\])+) = (.+)$")
-RUBY_WORDS = {"nil": "None", "true": "True", "false": "False"}
+FACTS_RB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cookbook_facts.rb")
+ATTRIBUTES_RB = os.path.join(REPO, "attributes", "default.rb")
 
 
-def ruby_literal(text):
-    """A Ruby literal as written in attributes/default.rb (strings, numbers, nil, [], {})."""
-    text = re.sub(r"(?<=\d)_(?=\d)", "", text.strip())
-    text = RUBY_WORDS.get(text, text)
-    return ast.literal_eval(text.replace("=>", ":"))
+def cookbook_facts(*args):
+    """What cookbook_facts.rb prints for `args`, parsed."""
+    run = subprocess.run(["ruby", FACTS_RB, *map(str, args)], capture_output=True, text=True)
+    if run.returncode:
+        raise RuntimeError(f"ruby {FACTS_RB} {' '.join(map(str, args))}: {run.stderr.strip()}")
+    return json.loads(run.stdout)
 
 
-def cookbook_defaults(path=os.path.join(REPO, "attributes", "default.rb")):
-    """node['uwsgi_fleet'] defaults as a nested dict."""
-    tree = {}
-    with open(path) as f:
-        for line in f:
-            match = ATTRIBUTE_LINE.match(line.strip())
-            if not match:
-                continue
-            keys = re.findall(r"\['([a-z_]+)'\]", match.group(1))
-            node = tree
-            for key in keys[:-1]:
-                node = node.setdefault(key, {})
-            node[keys[-1]] = ruby_literal(match.group(2))
-    return tree["uwsgi_fleet"]
+@functools.lru_cache(maxsize=None)
+def _defaults(path):
+    return cookbook_facts("defaults", path)
+
+
+def cookbook_defaults(path=ATTRIBUTES_RB):
+    """node['uwsgi_fleet'] defaults as a nested dict (a fresh copy)."""
+    return copy.deepcopy(_defaults(path)["uwsgi_fleet"])
 
 
 def deep_merge(base, override):
@@ -58,9 +57,10 @@ def suite_attributes(suite):
     return deep_merge(cookbook_defaults(), overrides)
 
 
+@functools.lru_cache(maxsize=None)
 def instance_count(processes, cpus):
-    """Same rule as UwsgiFleet::Fleet.instance_count: 'auto' = CPU count, at least 2."""
-    return max(cpus, 2) if processes == "auto" else processes
+    """How many instances a fleet runs, as UwsgiFleet::Fleet.instance_count says."""
+    return cookbook_facts("instance-count", json.dumps(processes), cpus)
 
 
 def all_suite_ports(cpus):

@@ -1,23 +1,53 @@
-"""test/integration/expected.py reads the cookbook's defaults from
-attributes/default.rb's literals (the Kitchen and reliability suites derive
-their expected shapes from them): every attribute line must be one it reads."""
-import re
+"""test/integration/expected.py takes the cookbook's defaults and its
+instance-count rule from the cookbook's Ruby (cookbook_facts.rb), never from
+a copy: the Kitchen and reliability suites derive their expected shapes from
+them. (test/unit/chefspec/cookbook_facts_spec.rb holds the script's answers
+equal to Chef's own reading of attributes/default.rb and to
+UwsgiFleet::Fleet.instance_count.)"""
+import shutil
 import sys
 from pathlib import Path
+
+import pytest
 
 INTEGRATION = Path(__file__).resolve().parents[2] / "integration"
 sys.path.insert(0, str(INTEGRATION))
 
 import expected  # noqa: E402
 
+pytestmark = pytest.mark.skipif(shutil.which("ruby") is None, reason="ruby reads the cookbook's Ruby")
 
-def test_every_attribute_of_the_cookbook_is_a_literal_expected_py_reads():
+
+def test_the_defaults_are_what_the_attributes_file_says_read_not_copied(tmp_path):
+    attributes = tmp_path / "default.rb"
+    text = Path(expected.ATTRIBUTES_RB).read_text()
     defaults = expected.cookbook_defaults()
-    with open(Path(expected.REPO) / "attributes" / "default.rb") as f:
-        lines = [line for line in f if expected.ATTRIBUTE_LINE.match(line.strip())]
-    assert lines
-    for line in lines:
-        node = defaults
-        for key in re.findall(r"\['([a-z_]+)'\]", line.split(" = ")[0])[1:]:
-            node = node[key]
+    base_port = defaults["web"]["base_port"]
+    attributes.write_text(text + f"default['uwsgi_fleet']['web']['base_port'] = {base_port + 7}\n")
+    assert expected.cookbook_defaults(str(attributes))["web"]["base_port"] == base_port + 7
+    # Everything Expected reads is there, with its type.
+    web = defaults["web"]
+    assert isinstance(web["threads"], int) and isinstance(web["nginx"]["listen"], int)
+    assert web["processes"] == "auto" and isinstance(defaults["app"]["spool_dir"], str)
     assert defaults["web"]["nginx"]["client_max_body_size"] and defaults["app"]["max_attachment_bytes"]
+
+
+def test_a_copy_is_returned_so_one_test_cannot_change_anothers_defaults():
+    expected.cookbook_defaults()["web"]["threads"] = -1
+    assert expected.cookbook_defaults()["web"]["threads"] != -1
+
+
+def test_the_instance_count_is_the_cookbooks_answer():
+    assert expected.instance_count(3, 8) == 3
+    answers = {cpus: expected.instance_count("auto", cpus) for cpus in (1, 2, 6)}
+    assert all(isinstance(n, int) for n in answers.values())
+    assert answers[6] == expected.cookbook_facts("instance-count", '"auto"', 6)
+    suite = expected.Expected.for_overrides({"uwsgi_fleet": {"web": {"processes": "auto"}}}, cpus=6)
+    assert suite.processes == answers[6] and len(suite.ports) == answers[6]
+
+
+def test_a_file_the_script_cannot_evaluate_fails_loudly(tmp_path):
+    bad = tmp_path / "default.rb"
+    bad.write_text("override['uwsgi_fleet']['web']['threads'] = 4\n")
+    with pytest.raises(RuntimeError, match="override"):
+        expected.cookbook_defaults(str(bad))
