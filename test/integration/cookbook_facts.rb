@@ -32,7 +32,7 @@ end
 command, *args = ARGV
 case command
 when 'defaults'
-  puts JSON.generate(AttributesFile.evaluate(args[0] || File.join(ROOT, 'attributes', 'default.rb')))
+  puts JSON.generate(AttributesFile.evaluate(args.first || File.join(ROOT, 'attributes', 'default.rb')))
 when 'instance-count'
   puts JSON.generate(UwsgiFleet::Fleet.instance_count(JSON.parse(args.fetch(0)), Integer(args.fetch(1))))
 else
