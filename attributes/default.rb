@@ -83,7 +83,8 @@ default['uwsgi_fleet']['web']['nginx']['client_timeout'] = 10
 default['uwsgi_fleet']['app']['projects'] = {}
 # One JSON file per accepted event, under <spool_dir>/<project id>/.
 default['uwsgi_fleet']['app']['spool_dir'] = '/var/spool/uwsgi_fleet'
-# Rate limit for projects without their own, for the whole fleet.
+# Rate limit for projects without their own: one bucket per project, shared as
+# documentation/uwsgi_fleet_store_app.md ("Rate limit") says.
 default['uwsgi_fleet']['app']['rate_limit']['events_per_second'] = 1000
 default['uwsgi_fleet']['app']['rate_limit']['burst'] = 2000
 # Cap on one event's decoded size: Relay's max_event_size (1 MiB). Parsing an event may use up
@@ -109,7 +110,8 @@ default['uwsgi_fleet']['app']['redis']['url'] = nil
 # The Redis of the quota, when url is given (search finds uwsgi_fleet::redis's quota
 # instance by itself); nil: the url's.
 default['uwsgi_fleet']['app']['redis']['quota_url'] = nil
-# With a Redis: one quota for the whole fleet there (false: each node keeps its own).
+# With a Redis: the quota's buckets are there, shared by every web node (false: each node keeps
+# its own; documentation/uwsgi_fleet_store_app.md, "Rate limit").
 default['uwsgi_fleet']['app']['redis']['quota'] = true
 # The data bag item holding Redis's password ({ "password": "..." }), for web nodes and the Redis node.
 default['uwsgi_fleet']['redis']['data_bag'] = 'uwsgi_fleet'

@@ -1,5 +1,8 @@
-"""The machine's own ceilings for this workload, measured in the same run with
+"""The machine's own floors for this workload, measured in the same run with
 the app's own code (files/default/store_app), so they cannot drift from it.
+A floor is the least the machine spends per event, given as the most events/s
+that spending allows: no topology can serve more (each topology's saturation
+is reported as a fraction of the lower of the two).
 CPU floor: events/s that all cores push through the app's WSGI callable
 in-process (auth, inflate, parse, store), one process per core, no server, no
 hops, the spool on tmpfs so that no fsync waits. I/O floor: events/s that the

@@ -68,9 +68,8 @@ module UwsgiFleet
       }
     end
 
-    # One token bucket per project: for every instance on the node that runs this
-    # app (local), or for the whole fleet (redis; the node's bucket stands in
-    # while Redis does not answer).
+    # Where the projects' buckets live (who shares them: documentation/uwsgi_fleet_store_app.md,
+    # "Rate limit"); with Redis, the local file is the fallback while Redis does not answer.
     def quota(props)
       local = { 'backend' => 'local', 'state_file' => ::File.join(props[:spool_dir], '.quota') }
       return local unless props[:quota_backend] == 'redis'

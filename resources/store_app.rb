@@ -19,7 +19,8 @@ property :projects, Hash, default: {},
 property :spool_dir, String, default: lazy { |r| "/var/spool/uwsgi_fleet/#{r.name}" },
                              description: 'One JSON file per accepted event, under <spool_dir>/<project id>/ (absolute path, not /)'
 property :rate_limit, Hash, default: { 'events_per_second' => 1000, 'burst' => 2000 },
-                            description: "Rate limit of projects without their own: { 'events_per_second' => 0.001-1000000, 'burst' => 1-10000000 }, for every instance on the node together"
+                            description: "Rate limit of projects without their own: { 'events_per_second' => 0.001-1000000, 'burst' => 1-10000000 }, " \
+                                                 'one bucket per project, whose sharing quota_backend sets'
 property :max_event_bytes, Integer, default: 1_048_576,
                                     description: "Cap on an event's decoded size, 1-20 MiB (Relay's max_event_size is 1 MiB)"
 property :max_attachment_bytes, Integer, default: UwsgiFleet::StoreApp::MAX_ATTACHMENT_BYTES,
@@ -43,11 +44,12 @@ property :key_path, String, default: lazy { |r| "/etc/uwsgi_fleet/#{r.name}/defa
 property :redis_url, [String, nil],
                                     description: 'The shared Redis (uwsgi_fleet_redis), redis://<address>:<port>/<db>; nil: no Redis'
 property :quota_redis_url, [String, nil], default: lazy { |r| r.redis_url },
-                                          description: "The Redis of the fleet's quota (uwsgi_fleet_redis's quota instance, no persistence); nil: the node's own"
+                                          description: "The Redis of the quota's buckets (uwsgi_fleet_redis's quota instance, no persistence); nil: the node's own"
 property :redis_password, [String, nil], sensitive: true,
                                          description: "Redis's password (keep it in a data bag)"
 property :quota_backend, String, default: lazy { |r| UwsgiFleet::StoreApp.quota_backend(r.quota_redis_url) },
-                                 description: "'local': one bucket per project for the node; 'redis': one for the whole fleet, in Redis"
+                                 description: "Where the projects' buckets live, and so who shares them: 'local' (this node's instances of this app) " \
+                                                 "or 'redis' (every web node using it); see documentation/uwsgi_fleet_store_app.md, Rate limit"
 property :forward_events, [true, false], default: lazy { |r| UwsgiFleet::StoreApp.forwarding?(r.redis_url) },
                                          description: 'Run the forwarder, which moves accepted events into a Redis stream per project'
 property :process_manager, String, default: 'supervisor',

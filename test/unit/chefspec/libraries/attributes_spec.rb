@@ -133,7 +133,7 @@ describe UwsgiFleet::Attributes do
     context 'with a Redis URL attribute' do
       before { attrs['app']['redis']['url'] = 'redis://10.0.0.5:6379/0' }
 
-      it "keeps one quota for the whole fleet in that Redis and forwards events there, with the recipe's password" do
+      it "keeps one quota for every web node in that Redis and forwards events there, with the recipe's password" do
         expect(described_class.store_app_properties(attrs, password: password)).to include(
           redis_url: 'redis://10.0.0.5:6379/0', quota_redis_url: 'redis://10.0.0.5:6379/0', redis_password: password,
           quota_backend: 'redis', forward_events: true

@@ -98,7 +98,7 @@ describe UwsgiFleet::StoreApp do
                      quota_backend: 'redis', forward_events: true)
       end
 
-      it "keeps one bucket per project for the whole fleet in the quota's Redis, with the node's file standing in while it does not answer" do
+      it "keeps one bucket per project for every web node in the quota's Redis, with the node's file standing in while it does not answer" do
         expect(config['quota']).to eq(
           'backend' => 'redis', 'state_file' => '/var/spool/uwsgi_fleet/store/.quota', 'url' => "redis://:#{'p' * 16}@10.0.0.5:6380/0",
           'key_prefix' => 'uwsgi_fleet:quota:', 'timeout_ms' => 50

@@ -58,7 +58,7 @@ describe 'uwsgi_fleet::default' do
       expect(store_app.quota_redis_url).to eq('redis://10.0.0.5:6390/0')
     end
 
-    it 'keeps one quota for the whole fleet in Redis, and forwards the events there under the fleet process manager' do
+    it 'keeps one quota for every web node in Redis, and forwards the events there under the fleet process manager' do
       expect(store_app).to have_attributes(quota_backend: 'redis', forward_events: true, process_manager: 'supervisor')
     end
 
