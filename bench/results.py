@@ -110,7 +110,7 @@ def topology_entry(h, name, fractions):
     d, n, sat = h.data[name], h.mode["resamples"], h.data[name]["saturation"]
     mems, bursts = d["memory"], d["burst"]
     return {
-        "description": topology.TOPOLOGIES[name], "commands": h.commands.get(name),
+        "description": topology.TOPOLOGIES[name]["description"], "commands": h.commands.get(name),
         "saturation": {**analysis.agg(s["rate"] for s in sat), "runs": sat,
                        "interval": analysis.interval([s["rate"] for s in sat], stat="mean", resamples=n),
                        "sustained_rate": analysis.agg(s["sustained_rate"] for s in sat),

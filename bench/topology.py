@@ -25,13 +25,24 @@ STATE_FILE = os.path.join(BENCH_ROOT, "process-groups.json")
 NGINX = "/usr/sbin/nginx"
 LOOPBACK = render.LOOPBACK
 
+# The topologies, one row each: this table is the only place they differ.
+#   server:       what runs the app: "uwsgi" (nginx uwsgi_pass) or "gunicorn" (nginx proxy_pass)
+#   per_instance: True: one server of 1 process x T threads per instance, which
+#                 nginx balances; False: one server of N processes x T threads
+#   balance:      keep the rendered balancing directive (False: nginx round robin)
+#   args:         extra server arguments
 TOPOLOGIES = {
-    "fleet": "the cookbook's topology as rendered: nginx (rendered balancing method) -> "
-             "N uWSGI instances x (1 process, T threads)",
-    "fleet-rr": "as fleet, balancing directive removed (nginx round robin)",
-    "single": "nginx -> one uWSGI with --processes N --threads T (same other flags)",
-    "single-thunder": "as single, plus --thunder-lock",
-    "gunicorn": "nginx proxy_pass -> gunicorn, N gthread workers x T threads",
+    "fleet": dict(description="the cookbook's topology as rendered: nginx (rendered balancing method) -> "
+                              "N uWSGI instances x (1 process, T threads)",
+                  server="uwsgi", per_instance=True, balance=True, args=()),
+    "fleet-rr": dict(description="as fleet, balancing directive removed (nginx round robin)",
+                     server="uwsgi", per_instance=True, balance=False, args=()),
+    "single": dict(description="nginx -> one uWSGI with --processes N --threads T (same other flags)",
+                   server="uwsgi", per_instance=False, balance=True, args=()),
+    "single-thunder": dict(description="as single, plus --thunder-lock",
+                           server="uwsgi", per_instance=False, balance=True, args=("--thunder-lock",)),
+    "gunicorn": dict(description="nginx proxy_pass -> gunicorn, N gthread workers x T threads",
+                     server="gunicorn", per_instance=False, balance=True, args=()),
 }
 ORDER = tuple(TOPOLOGIES)
 
@@ -138,8 +149,9 @@ class Topology:
 
     def __init__(self, name, fleet, *, processes, threads, port_base, log_dir, project_id="42", hops=3, hop_ms=2):
         self.name, self.fleet, self.processes, self.threads = name, fleet, processes, threads
+        self.spec = TOPOLOGIES[name]
         self.listen_port = port_base
-        self.backend_ports = [port_base + 1 + i for i in range(processes if name.startswith("fleet") else 1)]
+        self.backend_ports = [port_base + 1 + i for i in range(processes if self.spec["per_instance"] else 1)]
         if self.backend_ports[-1] > 10999:
             raise BenchError("ports past 10999: lower --processes or --port-base")
         self.workdir = os.path.join(BENCH_ROOT, name)
@@ -150,7 +162,7 @@ class Topology:
         self.public_key = secrets.token_hex(16)
         self.host, self.procs, self.commands = LOOPBACK, [], {}
         # X-Fleet-Instance values: i<k> for fleet's instances, w<k> for the workers of one server.
-        self.labels = tuple(f"i{k}" if name.startswith("fleet") else f"w{k + 1}" for k in range(processes))
+        self.labels = tuple(f"i{k}" if self.spec["per_instance"] else f"w{k + 1}" for k in range(processes))
 
     def _prepare(self):
         pw = pwd.getpwnam(self.fleet.user)
@@ -171,24 +183,25 @@ class Topology:
             os.chmod(path, 0o640)
 
     def backend_commands(self):
-        """[(label, argv)] of the app servers."""
-        instances = self.fleet.instances
+        """[(label, argv)] of the app servers, as the topology's row says."""
+        instances, spec = self.fleet.instances, self.spec
         fifo = lambda port: os.path.join(self.run_dir, f"{port}.fifo")  # noqa: E731
-        if self.name.startswith("fleet"):
+        if spec["per_instance"]:
             # Past the rendered count (--processes), the first instance's command.
             return [(f"i{i}", render.rewrite_uwsgi(instances[min(i, len(instances) - 1)]["argv"], port=port,
                                                    fifo=fifo(port), config=self.config_path, instance=f"i{i}",
-                                                   processes=1, threads=self.threads))
+                                                   processes=1, threads=self.threads) + list(spec["args"]))
                     for i, port in enumerate(self.backend_ports)]
         port, base = self.backend_ports[0], instances[0]["argv"]
-        if self.name == "gunicorn":
-            return [("i0", render.gunicorn_argv(base, port=port, processes=self.processes, threads=self.threads,
-                                                config=self.config_path,
-                                                conf_py=os.path.join(self.run_dir, "bench_worker_tag.py")))]
-        argv = render.rewrite_uwsgi(base, port=port, fifo=fifo(port), config=self.config_path, instance="w0",
-                                    processes=self.processes, threads=self.threads)
-        argv += ["--pythonpath", self.run_dir, "--import", "bench_worker_tag"]
-        return [("i0", argv + (["--thunder-lock"] if self.name == "single-thunder" else []))]
+        tag = os.path.join(self.run_dir, "bench_worker_tag.py")    # labels each worker w<k> in X-Fleet-Instance
+        if spec["server"] == "gunicorn":
+            argv = render.gunicorn_argv(base, port=port, processes=self.processes, threads=self.threads,
+                                        config=self.config_path, conf_py=tag)
+        else:
+            argv = render.rewrite_uwsgi(base, port=port, fifo=fifo(port), config=self.config_path, instance="w0",
+                                        processes=self.processes, threads=self.threads)
+            argv += ["--pythonpath", self.run_dir, "--import", "bench_worker_tag"]
+        return [("i0", argv + list(spec["args"]))]
 
     def start(self, timeout=20.0):
         busy = [p for p in [self.listen_port] + self.backend_ports if _listening(p)]
@@ -199,8 +212,8 @@ class Topology:
         with open(conf, "w") as f:
             f.write(render.render_nginx(self.fleet.nginx_conf, listen_port=self.listen_port,
                                         backend_ports=self.backend_ports, workdir=self.nginx_dir,
-                                        balance=self.name != "fleet-rr", proxy=self.name == "gunicorn",
-                                        conns_scale=1 if self.name.startswith("fleet") else self.processes))
+                                        balance=self.spec["balance"], proxy=self.spec["server"] == "gunicorn",
+                                        conns_scale=1 if self.spec["per_instance"] else self.processes))
         nginx = [NGINX, "-c", conf, "-e", os.path.join(self.nginx_dir, "error.log"), "-g", "daemon off;"]
         check = subprocess.run(nginx[:-2] + ["-t", "-q"], capture_output=True, text=True)
         if check.returncode:

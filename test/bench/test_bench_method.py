@@ -139,3 +139,34 @@ def test_overload_variants_take_their_bounds_from_the_manifest():
         overload_variants.variants({"threads": 3, "max_conns": 6})
     with pytest.raises(SystemExit, match="converge"):
         overload_variants.variant(fleet.Fleet(m, "server x max_conns=6;", fl.instances, {}, {}), 0, "0 0")
+
+
+def test_each_topology_is_started_as_its_row_of_the_table_says():
+    """bench/topology.py's TOPOLOGIES is data; Topology turns a row into the
+    app servers' commands: one 1-process server per instance, or one server of
+    N processes (uWSGI, or gunicorn gthread), with the row's extra arguments."""
+    import types
+
+    import render
+    import topology
+    argv = ["/usr/bin/uwsgi", "--master", "--processes", "1", "--threads", "8", "--socket", "127.0.0.1:9000",
+            "--master-fifo", "/var/lib/uwsgi_fleet/default/9000.fifo", "--chdir", "/opt/app", "--module", "app:application",
+            "--env", "STORE_APP_CONFIG=/etc/app.json", "--env", "UWSGI_FLEET_INSTANCE=9000"]
+    fleet = types.SimpleNamespace(instances=[{"argv": argv, "cwd": "/opt/app"}], user="nobody")
+    assert set(topology.ORDER) == {"fleet", "fleet-rr", "single", "single-thunder", "gunicorn"}
+    for name, row in topology.TOPOLOGIES.items():
+        assert set(row) == {"description", "server", "per_instance", "balance", "args"}, name
+        topo = topology.Topology(name, fleet, processes=3, threads=4, port_base=10000, log_dir="/tmp")
+        commands = topo.backend_commands()
+        servers = 3 if row["per_instance"] else 1
+        assert len(commands) == len(topo.backend_ports) == servers, name
+        assert len(topo.labels) == 3 and topo.labels[0] == ("i0" if row["per_instance"] else "w1"), name
+        for (label, cmd), port in zip(commands, topo.backend_ports):
+            assert cmd[0] == (render.GUNICORN if row["server"] == "gunicorn" else "/usr/bin/uwsgi"), name
+            assert f"{render.LOOPBACK}:{port}" in cmd, name
+            assert cmd[len(cmd) - len(row["args"]):] == list(row["args"]), name
+            workers = "workers" if row["server"] == "gunicorn" else "processes"
+            assert render.get_option(cmd, workers) == str(1 if row["per_instance"] else 3), name
+            assert render.get_option(cmd, "threads") == "4", name
+    assert topology.TOPOLOGIES["single-thunder"]["args"] == ("--thunder-lock",)
+    assert not topology.TOPOLOGIES["fleet-rr"]["balance"] and topology.TOPOLOGIES["fleet"]["balance"]
