@@ -81,7 +81,7 @@ module UwsgiFleet
     # Relay's CORS policy, the store app's own data file (protocol.py reads it too):
     # nginx's own answers carry the same CORS headers as the app's, written once.
     # Read from the cookbook's files/ when the library loads (Chef syncs every
-    # file of a cookbook before it loads libraries, unless no_lazy_load is off).
+    # file of a cookbook before it loads libraries: no_lazy_load, true by default).
     CORS_FILE = ::File.expand_path('../files/default/store_app/cors.json', __dir__)
     CORS = JSON.parse(::File.read(CORS_FILE)).freeze
 
