@@ -69,6 +69,53 @@ describe 'uwsgi_fleet::web' do
       chef_run
       expect(Chef::Log).not_to have_received(:warn).with(/worker_processes/)
     end
+
+    it 'says nothing about Redis when no node in its environment has the Redis role (as in local mode)' do
+      allow(Chef::Log).to receive(:warn)
+      chef_run
+      expect(Chef::Log).not_to have_received(:warn).with(/Redis/)
+    end
+  end
+
+  # The web role without ['app']['redis']['search'] while the Redis node is in the environment:
+  # the node would quietly keep a quota of its own and forward nothing.
+  context 'with no Redis attribute, in an environment where a node has the Redis role' do
+    redis_role = UwsgiFleetSpec.attribute_defaults['redis']['role']
+    let(:chef_runner) { runner_in('production') }
+    let(:warned) { /uses no Redis/ }
+
+    before do
+      stub_search(:node, "(role:#{redis_role}) AND chef_environment:production")
+        .and_return([stub_node('redis1', platform: 'debian', version: '12')])
+      allow(Chef::Log).to receive(:warn)
+    end
+
+    it 'warns, naming the node found and the attribute to set, and converges without Redis' do
+      expect(store_app).to have_attributes(redis_url: nil, quota_backend: 'local', forward_events: false)
+      expect(Chef::Log).to have_received(:warn).with(
+        "uwsgi_fleet: this web node uses no Redis, but redis1 has the role #{redis_role}: its quota stays per node " \
+        "and no forwarder runs; set node['uwsgi_fleet']['app']['redis']['search'] to 'role:#{redis_role}'"
+      )
+    end
+
+    context "with ['app']['redis']['url'] (a Redis named, not searched)" do
+      default_attributes['uwsgi_fleet']['app']['redis']['url'] = 'redis://10.0.0.5:6379/0'
+      before { stub_data_bag_item('uwsgi_fleet', 'redis').and_return('id' => 'redis', 'password' => 'Zq8xW3vN7pL2mK9sT4rY') }
+
+      it 'says nothing' do
+        chef_run
+        expect(Chef::Log).not_to have_received(:warn).with(warned)
+      end
+    end
+
+    context "with ['redis']['role'] nil" do
+      default_attributes['uwsgi_fleet']['redis']['role'] = nil
+
+      it 'does not look, and says nothing' do
+        chef_run
+        expect(Chef::Log).not_to have_received(:warn).with(warned)
+      end
+    end
   end
 
   context 'with every attribute set' do
