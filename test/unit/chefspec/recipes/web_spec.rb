@@ -358,3 +358,37 @@ describe 'uwsgi_fleet::web, converged' do
     end
   end
 end
+
+# The warning's search against a Chef server (chef-zero, as in local mode): a node with the Redis
+# role in the web node's environment, and one in another environment.
+describe 'uwsgi_fleet::web, with no Redis attribute, on a Chef server' do
+  platform 'debian', '12'
+  include_context 'uwsgi_fleet node'
+
+  redis_role = UwsgiFleetSpec.attribute_defaults['redis']['role']
+  let(:redis_nodes) { { 'redis1' => 'production', 'redis9' => 'staging' } }
+  let(:chef_runner) do
+    ChefSpec::ServerRunner.new(chef_runner_options) do |node, server|
+      %w(production staging).each { |env| server.create_environment(env, description: env) }
+      redis_nodes.each { |name, env| server.create_node(name, chef_environment: env, run_list: ["role[#{redis_role}]"]) }
+      node.chef_environment('production')
+    end
+  end
+  let(:chef_run) { chef_runner.converge('uwsgi_fleet::web') }
+
+  before { allow(Chef::Log).to receive(:warn) }
+
+  it 'warns about the Redis node of its own environment only' do
+    chef_run
+    expect(Chef::Log).to have_received(:warn).with(/\Auwsgi_fleet: this web node uses no Redis, but redis1 has the role #{redis_role}:/)
+  end
+
+  context 'with no node of the Redis role (local mode on a fresh machine)' do
+    let(:redis_nodes) { {} }
+
+    it 'says nothing' do
+      chef_run
+      expect(Chef::Log).not_to have_received(:warn).with(/uses no Redis/)
+    end
+  end
+end
