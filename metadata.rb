@@ -9,6 +9,6 @@ chef_version '>= 18'
 source_url 'https://github.com/uwsgi-fleet/uwsgi_fleet'
 issues_url 'https://github.com/uwsgi-fleet/uwsgi_fleet/issues'
 
-# Tested on Debian 13 and Debian 12, with and without systemd (README: "What is tested";
+# Tested on Debian 13 and Debian 12, with and without systemd (documentation/testing.md: "What is tested";
 # documentation/platforms.md).
 supports 'debian', '>= 12.0'

@@ -122,6 +122,10 @@ default['uwsgi_fleet']['redis']['port'] = 6379
 # Its second instance, for the quota, without persistence.
 default['uwsgi_fleet']['redis']['quota_port'] = 6380
 default['uwsgi_fleet']['redis']['appendfsync'] = 'always'
+# The Redis node's role. A web node that uses no Redis (no ['app']['redis'] search,
+# url or quota_url) looks for nodes with it in its environment, and warns when it
+# finds one: the web role most likely lacks ['app']['redis']['search']. nil: no look.
+default['uwsgi_fleet']['redis']['role'] = 'uwsgi_fleet_redis'
 # uwsgi_fleet::balancer: the web nodes, by Chef search in this node's environment;
 # where it serves (nil: every address).
 default['uwsgi_fleet']['balancer']['search'] = 'role:uwsgi_fleet_web'

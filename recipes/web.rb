@@ -24,6 +24,21 @@ if redis[:url] || attrs.dig('app', 'redis', 'url') || attrs.dig('app', 'redis', 
   redis[:password] = data_bag_item(attrs['redis']['data_bag'], attrs['redis']['data_bag_item'])['password']
 end
 
+# A web node with no Redis keeps a quota of its own and forwards nothing, which
+# is quiet: when a node with the Redis role is in this environment, the web
+# role most likely lacks ['app']['redis']['search']. Say so. (Local mode
+# without such nodes, or ['redis']['role'] nil: nothing to find, nothing said.)
+redis_role = attrs.dig('redis', 'role')
+if redis_role && attrs['app']['redis'].values_at('search', 'url', 'quota_url').none?
+  query = UwsgiFleet::Search.in_environment("role:#{redis_role}", node.chef_environment)
+  unused = search(:node, query).map(&:name).sort
+  unless unused.empty?
+    Chef::Log.warn("uwsgi_fleet: this web node uses no Redis, but #{unused.join(', ')} has the role #{redis_role}: " \
+                   'its quota stays per node and no forwarder runs; set ' \
+                   "node['uwsgi_fleet']['app']['redis']['search'] to 'role:#{redis_role}'")
+  end
+end
+
 # Every attribute first, named as the operator set it: a bad one fails here,
 # before anything on the node changes.
 UwsgiFleet::Attributes.validate!(attrs, cpus: UwsgiFleet::NodeFacts.cpus(node),

@@ -28,6 +28,12 @@ WEB, REDIS, BALANCER = "uwsgi_fleet_web", "uwsgi_fleet_redis", "uwsgi_fleet_bala
 QUOTA = {"events_per_second": 20, "burst": 20}
 
 
+def example_role(name):
+    """documentation/examples/roles/<name>.json: the role the documentation ships."""
+    with open(os.path.join(REPO, "documentation", "examples", "roles", f"{name}.json")) as f:
+        return json.load(f)
+
+
 class Cluster:
     """The nodes, by name, and how to converge one more."""
 
@@ -42,16 +48,14 @@ class Cluster:
         self.server.knife("cookbook", "upload", "uwsgi_fleet")
         self.server.upload("environment", {"name": ENVIRONMENT, "json_class": "Chef::Environment",
                                            "chef_type": "environment", "description": "the scale-out test"})
-        roles = {
-            WEB: (["recipe[uwsgi_fleet]"], {"uwsgi_fleet": {
-                "web": {"processes": 2},
-                "app": {"projects": self.projects, "redis": {"search": f"role:{REDIS}"}}}}),
-            REDIS: (["recipe[uwsgi_fleet::redis]"], {}),
-            BALANCER: (["recipe[uwsgi_fleet::balancer]"], {"uwsgi_fleet": {"balancer": {"search": f"role:{WEB}"}}}),
-        }
-        for name, (run_list, attributes) in roles.items():
-            self.server.upload("role", {"name": name, "json_class": "Chef::Role", "chef_type": "role",
-                                        "run_list": run_list, "default_attributes": attributes})
+        # The roles an operator copies from documentation/examples/roles, with this test's projects
+        # (fresh keys) and 2 instances per web node (2 shared cores).
+        for name in (REDIS, BALANCER):
+            self.server.upload("role", example_role(name))
+        web = example_role(WEB)
+        web["default_attributes"]["uwsgi_fleet"]["web"] = {"processes": 2}
+        web["default_attributes"]["uwsgi_fleet"]["app"]["projects"] = self.projects
+        self.server.upload("role", web)
         self.server.data_bag_item("uwsgi_fleet", {"id": "redis", "password": self.redis_password})
 
     def add(self, name, role, attributes=None):

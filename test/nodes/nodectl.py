@@ -16,7 +16,7 @@
                             (or DIR), and other cookbooks beside it
 
 The Test Kitchen driver (test/kitchen) and the tests call these; see
-README.md, "Test nodes", for the settings (UWSGI_FLEET_NODE_CA, ...).
+documentation/testing.md, "Test nodes", for the settings (UWSGI_FLEET_NODE_CA, ...).
 """
 import argparse
 import json

@@ -1,7 +1,7 @@
 """Where test nodes live and how they reach the world: every setting once.
 
-Each can be overridden from the environment (documented in the README's
-"Test nodes" section), for hosts whose layout differs from this one.
+Each can be overridden from the environment (documented in
+documentation/testing.md, "Test nodes"), for hosts whose layout differs from this one.
 """
 import ipaddress
 import os

@@ -5,7 +5,7 @@ its own; the hostile-input ones once, on the supervisor node.
 
 Each scenario adds a row (requests sent, 2xx, other, connection errors, lost
 events, recovery) to a table printed at the end and written to
-build/reliability.md, which the README's "Reliability" section quotes.
+build/reliability.md, which documentation/reliability.md quotes.
 """
 import contextlib
 import os

@@ -35,8 +35,9 @@ Shape.  Types are JSON types: "integer" is a number without a fraction,
 
 A project without ``rate_limit`` (or with null) has no limit.  quota.py says
 what the backends do, forwarder.py what the stream is.  The size caps (the
-defaults are Chef's; README "Limits" says why these values): max_body_bytes
-caps the body as received (nginx's client_max_body_size), max_event_bytes
+defaults are Chef's; documentation/uwsgi_fleet_store_app.md, "Limits", says
+why these values): max_body_bytes caps the body as received (nginx's
+client_max_body_size), max_event_bytes
 one event once decoded (Relay's max_event_size, 1 MiB), max_envelope_bytes
 a whole decoded envelope (Relay's max_envelope_size; never below one
 event), max_attachment_bytes one attachment item once decoded (over it, the

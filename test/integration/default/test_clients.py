@@ -11,7 +11,7 @@
 The node is another machine: everything on it goes through ``host``
 (testinfra) and ``node_url``.  Projects and limits come from the node's
 /etc/uwsgi_fleet/store_app.json: the suite must configure one project with
-a small rate limit (see README, "Acceptance tests").  Tools: node and npm
+a small rate limit (see documentation/testing.md, "Real clients").  Tools: node and npm
 (the SDKs are installed from test/clients/package-lock.json with npm ci),
 chromium, python3-brotli, python3-sentry-sdk.
 """
@@ -69,7 +69,7 @@ def limited_project(app_config):
     pid, key, limit = projects_by_burst(app_config)[0]
     assert limit and limit["burst"] <= MAX_LIMITED_BURST, (
         "the suite needs a project with a rate limit of burst <= %d "
-        "(README, Acceptance tests); %s has %s" % (MAX_LIMITED_BURST, CONFIG, limit))
+        "(documentation/testing.md, Real clients); %s has %s" % (MAX_LIMITED_BURST, CONFIG, limit))
     return pid, key, limit
 
 

@@ -27,8 +27,9 @@ describe 'uwsgi_fleet::default' do
     expect(chef_run).to create_uwsgi_fleet('default')
   end
 
-  # (No search and no data bag is stubbed here: ChefSpec fails a run that uses either.)
-  it 'uses no Redis by default: no search, no data bag, the quota on the node, nothing forwarded' do
+  # (No data bag is stubbed here, and the only search stubbed, for a Redis node to warn about, finds
+  # none (spec_helper): ChefSpec fails a run that uses anything else.)
+  it 'uses no Redis by default: no Redis search, no data bag, the quota on the node, nothing forwarded' do
     expect(store_app).to have_attributes(redis_url: nil, quota_redis_url: nil, redis_password: nil, quota_backend: 'local',
                                          forward_events: false)
   end

@@ -69,6 +69,53 @@ describe 'uwsgi_fleet::web' do
       chef_run
       expect(Chef::Log).not_to have_received(:warn).with(/worker_processes/)
     end
+
+    it 'says nothing about Redis when no node in its environment has the Redis role (as in local mode)' do
+      allow(Chef::Log).to receive(:warn)
+      chef_run
+      expect(Chef::Log).not_to have_received(:warn).with(/Redis/)
+    end
+  end
+
+  # The web role without ['app']['redis']['search'] while the Redis node is in the environment:
+  # the node would quietly keep a quota of its own and forward nothing.
+  context 'with no Redis attribute, in an environment where a node has the Redis role' do
+    redis_role = UwsgiFleetSpec.attribute_defaults['redis']['role']
+    let(:chef_runner) { runner_in('production') }
+    let(:warned) { /uses no Redis/ }
+
+    before do
+      stub_search(:node, "(role:#{redis_role}) AND chef_environment:production")
+        .and_return([stub_node('redis1', platform: 'debian', version: '12')])
+      allow(Chef::Log).to receive(:warn)
+    end
+
+    it 'warns, naming the node found and the attribute to set, and converges without Redis' do
+      expect(store_app).to have_attributes(redis_url: nil, quota_backend: 'local', forward_events: false)
+      expect(Chef::Log).to have_received(:warn).with(
+        "uwsgi_fleet: this web node uses no Redis, but redis1 has the role #{redis_role}: its quota stays per node " \
+        "and no forwarder runs; set node['uwsgi_fleet']['app']['redis']['search'] to 'role:#{redis_role}'"
+      )
+    end
+
+    context "with ['app']['redis']['url'] (a Redis named, not searched)" do
+      default_attributes['uwsgi_fleet']['app']['redis']['url'] = 'redis://10.0.0.5:6379/0'
+      before { stub_data_bag_item('uwsgi_fleet', 'redis').and_return('id' => 'redis', 'password' => 'Zq8xW3vN7pL2mK9sT4rY') }
+
+      it 'says nothing' do
+        chef_run
+        expect(Chef::Log).not_to have_received(:warn).with(warned)
+      end
+    end
+
+    context "with ['redis']['role'] nil" do
+      default_attributes['uwsgi_fleet']['redis']['role'] = nil
+
+      it 'does not look, and says nothing' do
+        chef_run
+        expect(Chef::Log).not_to have_received(:warn).with(warned)
+      end
+    end
   end
 
   context 'with every attribute set' do
@@ -308,6 +355,40 @@ describe 'uwsgi_fleet::web, converged' do
 
     it 'keeps it' do
       expect(JSON.parse(rendered('/etc/uwsgi_fleet/store_app.json'))['projects']['1']['public_key']).to eq('feedface' * 4)
+    end
+  end
+end
+
+# The warning's search against a Chef server (chef-zero, as in local mode): a node with the Redis
+# role in the web node's environment, and one in another environment.
+describe 'uwsgi_fleet::web, with no Redis attribute, on a Chef server' do
+  platform 'debian', '12'
+  include_context 'uwsgi_fleet node'
+
+  redis_role = UwsgiFleetSpec.attribute_defaults['redis']['role']
+  let(:redis_nodes) { { 'redis1' => 'production', 'redis9' => 'staging' } }
+  let(:chef_runner) do
+    ChefSpec::ServerRunner.new(chef_runner_options) do |node, server|
+      %w(production staging).each { |env| server.create_environment(env, description: env) }
+      redis_nodes.each { |name, env| server.create_node(name, chef_environment: env, run_list: ["role[#{redis_role}]"]) }
+      node.chef_environment('production')
+    end
+  end
+  let(:chef_run) { chef_runner.converge('uwsgi_fleet::web') }
+
+  before { allow(Chef::Log).to receive(:warn) }
+
+  it 'warns about the Redis node of its own environment only' do
+    chef_run
+    expect(Chef::Log).to have_received(:warn).with(/\Auwsgi_fleet: this web node uses no Redis, but redis1 has the role #{redis_role}:/)
+  end
+
+  context 'with no node of the Redis role (local mode on a fresh machine)' do
+    let(:redis_nodes) { {} }
+
+    it 'says nothing' do
+      chef_run
+      expect(Chef::Log).not_to have_received(:warn).with(/uses no Redis/)
     end
   end
 end
