@@ -3,9 +3,13 @@
 # Library:: packages
 #
 module UwsgiFleet
-  # The operator tool every fleet installs (files/default/uwsgi_fleetctl.py).
+  # The operator tool every fleet installs: the command, a launcher
+  # (files/default/uwsgi-fleetctl), and its package (files/default/uwsgi_fleetctl/),
+  # which the launcher imports from ../lib/uwsgi_fleet beside its own directory.
   module Tool
     FLEETCTL = '/usr/local/sbin/uwsgi-fleetctl'.freeze
+    LIB = ::File.join(::File.dirname(::File.dirname(FLEETCTL)), 'lib', 'uwsgi_fleet').freeze
+    PACKAGE = ::File.join(LIB, 'uwsgi_fleetctl').freeze
   end
 
   # The Debian packages a web node runs on.
