@@ -9,8 +9,6 @@ import os
 import stat
 import sys
 
-from jsonschema import Draft202012Validator
-
 # The default recipe's fleet ('default') keeps 0.1.0's manifest path; others
 # have /etc/uwsgi_fleet/<name>/fleet.json.
 MANIFEST_DIR = "/etc/uwsgi_fleet"
@@ -43,6 +41,9 @@ def check(manifest, source):
         raise ManifestError(f"uwsgi-fleetctl: {source} is not a version {wanted} manifest "
                             f"(manifest_version: {'none' if found is None else repr(found)}; "
                             f"an earlier release's has none): converge with this cookbook to rewrite it")
+    # Imported here: nginx-test and nginx-reload read no manifest, and a
+    # balancer (nginx and python3 only) runs them without python3-jsonschema.
+    from jsonschema import Draft202012Validator
     errors = sorted(Draft202012Validator(fleet_schema).iter_errors(manifest), key=lambda e: list(e.path))
     if errors:
         raise ManifestError(f"uwsgi-fleetctl: {source} does not match fleet.schema.json ("

@@ -13,6 +13,13 @@ from uwsgi_fleetctl.manifest import at_port
 READY_TIMEOUT = 30
 
 
+def master_pid(output):
+    """The master pid in what the pid command printed; None while the instance
+    is not running (it prints nothing, 0, or an error)."""
+    output = output.strip()
+    return int(output) if output.isdigit() and output != "0" else None
+
+
 def fill(argv, name):
     """One command of process_manager_commands for the instance called ``name``."""
     return [arg.replace("{name}", name) for arg in argv]
@@ -42,8 +49,7 @@ class ProcessManager:
         return argv is None or subprocess.run(argv, capture_output=True).returncode == 0
 
     def master_pid(self, port):
-        out = run(*self.command("pid", port), check=False)
-        return int(out) if out.isdigit() and out != "0" else None
+        return master_pid(run(*self.command("pid", port), check=False))
 
     def perform(self, operation, port):
         """Run the steps of ``operation`` for the instance on ``port``: the last one's output."""

@@ -10,7 +10,7 @@ describe 'uwsgi_fleet' do
   manifest = '/etc/uwsgi_fleet/api/fleet.json'
   site = '/etc/nginx/conf.d/uwsgi_fleet_api.conf'
   conf = ->(port) { "/etc/supervisor/conf.d/uwsgi_fleet_api_#{port}.conf" }
-  fleet_packages = 'nginx, uwsgi-core, uwsgi-plugin-python3, python3, iproute2'
+  fleet_packages = 'nginx, uwsgi-core, uwsgi-plugin-python3, python3, python3-jsonschema, iproute2'
   test_site = "#{fleetctl} nginx-test --put #{site}=%{path}"
 
   # The candidates live in the run's file cache (a new one per ChefSpec runner).

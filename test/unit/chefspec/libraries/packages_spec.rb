@@ -1,8 +1,8 @@
 require_relative '../spec_helper'
 
 describe UwsgiFleet::Packages do
-  it 'installs nginx, uWSGI with python3 and iproute2 for every fleet (each process manager adds its own)' do
-    expect(described_class::FLEET).to eq(%w(nginx uwsgi-core uwsgi-plugin-python3 python3 iproute2))
+  it 'installs nginx, uWSGI with python3, jsonschema and iproute2 for every fleet (each process manager adds its own)' do
+    expect(described_class::FLEET).to eq(%w(nginx uwsgi-core uwsgi-plugin-python3 python3 python3-jsonschema iproute2))
     expect(described_class::FLEET).not_to include('supervisor')
   end
 
