@@ -1,7 +1,9 @@
 """The converged fleet as the bench reads it, and the one place that knows where
 the cookbook renders things: its shape from the manifest (/etc/uwsgi_fleet/
 fleet.json, or /etc/uwsgi_fleet/<name>/fleet.json), and only what the manifest
-does not hold (the nginx config, each instance's command) from rendered files."""
+does not hold (the nginx config, each instance's command) from rendered files.
+The manifest is read as uwsgi-fleetctl reads it (checked against its schema),
+so nothing here stands in for a key it lacks."""
 import configparser
 import glob
 import hashlib
@@ -10,10 +12,14 @@ import os
 import re
 import shlex
 import socket
+import sys
 from dataclasses import dataclass
 
-MANIFEST = "/etc/uwsgi_fleet/fleet.json"
-NAMED_MANIFEST = "/etc/uwsgi_fleet/{name}/fleet.json"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "files", "default"))
+from uwsgi_fleetctl import manifest as manifests  # noqa: E402
+
+MANIFEST = manifests.MANIFEST
+NAMED_MANIFEST = os.path.join(manifests.MANIFEST_DIR, "{name}", "fleet.json")
 NGINX_CONF = "/etc/nginx/nginx.conf"
 
 
@@ -31,7 +37,7 @@ class Fleet:
 
     def __post_init__(self):
         self.ports, self.threads = list(self.manifest["ports"]), int(self.manifest["threads"])
-        self.user = self.manifest.get("user") or self.instances[0]["user"]
+        self.user = self.manifest["user"]
 
 
 def read_fleet(name=None):
@@ -51,11 +57,17 @@ def read_fleet(name=None):
         sources[p] = hashlib.sha256(data).hexdigest()
         return data.decode()
 
-    manifest = json.loads(read(path))
-    if manifest.get("process_manager", "supervisor") != "supervisor":
+    try:
+        manifest = manifests.loads(read(path), path)
+    except manifests.ManifestError as e:
+        raise FleetError(str(e)) from None
+    # The bench parses supervisor program files (the instances' exact commands).
+    if manifest["process_manager"] != "supervisor":
         raise FleetError(f"{path}: instances run under {manifest['process_manager']}; bench/fleet.py reads "
                          "supervisor programs only (_supervisor_instance is the function to extend)")
-    store_app = json.loads(read(manifest.get("store_app_config", "/etc/uwsgi_fleet/store_app.json")))
+    if not manifest["store_app_config"]:
+        raise FleetError(f"{path}: the fleet runs no store app; the bench measures the store app")
+    store_app = json.loads(read(manifest["store_app_config"]))
     instances = [_supervisor_instance(read, manifest, port) for port in manifest["ports"]]
     return Fleet(manifest, _nginx_text(read, manifest), instances, store_app, sources)
 
@@ -63,7 +75,7 @@ def read_fleet(name=None):
 def _nginx_text(read, manifest, path=NGINX_CONF):
     """nginx.conf, its conf.d / sites-enabled includes replaced by the files that
     proxy to this fleet's ports (the fleet's own site), the others left out."""
-    bind = manifest.get("bind_address", "127.0.0.1")
+    bind = manifest["bind_address"]
     mine = [f"{bind}:{port}" for port in manifest["ports"]]
 
     def inline(match):
@@ -79,7 +91,7 @@ def _nginx_text(read, manifest, path=NGINX_CONF):
 def _supervisor_instance(read, manifest, port):
     """The instance's command as supervisor runs it: `%%` is a literal %,
     `%(name)s` an expansion, then shlex-split."""
-    path = manifest["instance_file"].format(port=port)
+    path = manifests.at_port(manifest, "instance_file", port)
     parser = configparser.RawConfigParser(inline_comment_prefixes=(";",), strict=False)
     parser.optionxform = str
     parser.read_string(read(path))
@@ -95,5 +107,5 @@ def _supervisor_instance(read, manifest, port):
         argv = shlex.split(section["command"] % names)
     except (KeyError, ValueError, TypeError) as e:
         raise FleetError(f"{path}: cannot expand command ({e})") from None
-    return {"port": port, "argv": argv, "user": section.get("user", manifest.get("user")),
+    return {"port": port, "argv": argv, "user": section.get("user", manifest["user"]),
             "cwd": section.get("directory", "/")}

@@ -3,16 +3,21 @@
 # Library:: packages
 #
 module UwsgiFleet
-  # The operator tool every fleet installs (files/default/uwsgi_fleetctl.py).
+  # The operator tool every fleet installs: the command, a launcher
+  # (files/default/uwsgi-fleetctl), and its package (files/default/uwsgi_fleetctl/),
+  # which the launcher imports from ../lib/uwsgi_fleet beside its own directory.
   module Tool
     FLEETCTL = '/usr/local/sbin/uwsgi-fleetctl'.freeze
+    LIB = ::File.join(::File.dirname(::File.dirname(FLEETCTL)), 'lib', 'uwsgi_fleet').freeze
+    PACKAGE = ::File.join(LIB, 'uwsgi_fleetctl').freeze
   end
 
   # The Debian packages a web node runs on.
   module Packages
-    # iproute2: `uwsgi-fleetctl summary` lists the node's addresses with `ip`.
+    # iproute2: `uwsgi-fleetctl summary` lists the node's addresses with `ip`;
+    # python3-jsonschema: uwsgi-fleetctl checks the manifest against fleet.schema.json.
     # Each process manager adds its own (ProcessManager::*::PACKAGES).
-    FLEET = %w(nginx uwsgi-core uwsgi-plugin-python3 python3 iproute2).freeze
+    FLEET = %w(nginx uwsgi-core uwsgi-plugin-python3 python3 python3-jsonschema iproute2).freeze
     # The store app decodes br and zstd bodies through these (ctypes).
     STORE_APP = %w(python3 libbrotli1 libzstd1).freeze
     APT_LISTS = '/var/lib/apt/lists'.freeze

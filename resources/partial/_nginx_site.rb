@@ -90,10 +90,30 @@ action_class do
     ::File.symlink?(path) ? link(path) { action :delete } : file(path) { action :delete }
   end
 
+  # The package, then the command that imports it; root's throughout, since
+  # root runs it. One remote_directory for the package: a module added needs
+  # no resource of its own, the schema it checks manifests against comes with
+  # it, and purge drops a module a later release removes (the launcher writes
+  # no bytecode there, so nothing else is in it). Its parent, Tool::LIB, is
+  # made with it (recursive; root's, 0755 under Chef's umask 022).
   def install_fleetctl
+    remote_directory UwsgiFleet::Tool::PACKAGE do
+      cookbook 'uwsgi_fleet'
+      source 'uwsgi_fleetctl'
+      owner 'root'
+      group 'root'
+      mode '0755'
+      files_owner 'root'
+      files_group 'root'
+      files_mode '0644'
+      purge true
+      recursive true
+    end
     cookbook_file UwsgiFleet::Tool::FLEETCTL do
       cookbook 'uwsgi_fleet'
-      source 'uwsgi_fleetctl.py'
+      source 'uwsgi-fleetctl'
+      owner 'root'
+      group 'root'
       mode '0755'
     end
   end

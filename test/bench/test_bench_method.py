@@ -121,7 +121,8 @@ def test_overload_variants_take_their_bounds_from_the_manifest():
     FLEET_QUEUE_MS in the fleet's nginx config."""
     import fleet
     import overload_variants
-    m = {"ports": [9000, 9001], "threads": 3, "max_conns": 1027, "burst_queue_ms": 700, "sustained_queue_ms": 40}
+    m = {"ports": [9000, 9001], "threads": 3, "max_conns": 1027, "burst_queue_ms": 700, "sustained_queue_ms": 40,
+         "user": "u"}
     v = overload_variants.variants(m)
     burst, sustained = m["burst_queue_ms"], m["sustained_queue_ms"]
     assert v["queue"] == (m["max_conns"], f"{burst} {sustained}")

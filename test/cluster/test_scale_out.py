@@ -8,12 +8,12 @@ end up in the Redis streams exactly once (the last scenario checks).
 import collections
 import json
 import os
-import threading
 import time
 
 import pytest
 import redis
 
+import background_load
 import loadgen
 import machine
 from conftest import QUOTA, WEB
@@ -22,32 +22,22 @@ ACCEPTED = collections.defaultdict(set)   # project -> event ids answered 200, o
 STREAM_PREFIX = "uwsgi_fleet:events:"     # as the store app's config says (checked below)
 
 
-class Load:
+class Load(background_load.BackgroundLoad):
     """An open-loop store load through the balancer for as long as the `with` block runs."""
 
     def __init__(self, cluster, project="1", rate=40, bands=((1.0, 2_000, 20_000),)):
         key = cluster.projects[project]["public_key"]
         payloads = loadgen.make_payloads(100, seed=len(ACCEPTED[project]) + 3, bands=bands)
-        self.generator = loadgen.LoadGenerator(cluster.nodes["balancer"].address, 80, project, key, payloads)
-        self.project, self.rate, self.stop, self.run = project, rate, threading.Event(), None
-
-    def __enter__(self):
-        def drive():
-            self.run = self.generator.run(self.rate, 600, stop=self.stop)
-        self.thread = threading.Thread(target=drive, daemon=True)
-        self.thread.start()
-        time.sleep(1.0)
-        return self
+        super().__init__(cluster.nodes["balancer"].address, 80, project, key, payloads, rate=rate, max_seconds=600)
+        self.project = project
 
     def __exit__(self, *exc):
-        time.sleep(1.0)
-        self.stop.set()
-        self.thread.join(timeout=120)
-        ACCEPTED[self.project].update(self.run.accepted_event_ids())
+        super().__exit__(*exc)
+        ACCEPTED[self.project].update(self.accepted_event_ids())
         return False
 
     def failures(self):
-        return [(r.status, r.error) for r in self.run.results if not 200 <= r.status < 300]
+        return [(r.status, r.error) for r in super().failures()]
 
     def by_node(self):
         """{web node address: answers}, from the balancer's X-Fleet-Instance."""

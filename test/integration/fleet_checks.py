@@ -7,16 +7,24 @@ for the suites of the default recipe, from kitchen.yml and attributes/default.rb
 from this host to the node's address.
 """
 import collections
-import json
+import os
 import re
+import shlex
+import sys
 import urllib.request
+
+# uwsgi-fleetctl's package: the manifest as the tool reads it (checked against
+# its schema) and the process manager's commands it carries.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "files", "default"))
+from uwsgi_fleetctl import manifest as manifests  # noqa: E402
+from uwsgi_fleetctl import process_manager  # noqa: E402
 
 MANIFESTS = "ls /etc/uwsgi_fleet/fleet.json /etc/uwsgi_fleet/*/fleet.json 2>/dev/null || true"
 
 
 def node_fleets(host):
-    """The manifests of every fleet on the node."""
-    return [json.loads(host.file(path).content_string) for path in host.check_output(MANIFESTS).split()]
+    """The manifests of every fleet on the node, each checked against the schema."""
+    return [manifests.loads(host.file(path).content_string, path) for path in host.check_output(MANIFESTS).split()]
 
 
 def upstream_servers(host, fleet):
@@ -26,13 +34,9 @@ def upstream_servers(host, fleet):
 
 
 def master_pid(host, fleet, port):
-    """The instance's master pid, from its process manager (None if not running)."""
-    name = fleet["instance_name"].format(port=port)
-    if fleet["process_manager"] == "systemd":
-        out = host.check_output(f"systemctl show --property=MainPID --value {name}")
-    else:
-        out = host.check_output(f"supervisorctl pid {name} || true")
-    return int(out) if out.isdigit() and out != "0" else None
+    """The instance's master pid, from its process manager: the manifest's pid command (None if not running)."""
+    argv = process_manager.ProcessManager(fleet).command("pid", port)
+    return process_manager.master_pid(host.check_output(f"{shlex.join(argv)} || true"))
 
 
 def running_instances(host, fleet):

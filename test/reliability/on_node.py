@@ -7,7 +7,8 @@ instances, which listen on the node's loopback only.
                                                  "sent" once they are in flight, then
                                                  [[status, instance, event_id]...]
 
-Uses uwsgi-fleetctl's own uwsgi protocol client (copied beside this file).
+Uses uwsgi-fleetctl's own uwsgi protocol client and manifest loader (its package,
+copied beside this file).
 """
 import json
 import sys
@@ -15,7 +16,8 @@ import threading
 import time
 import uuid
 
-from uwsgi_fleetctl import load_manifest, uwsgi_exchange
+from uwsgi_fleetctl.manifest import load as load_manifest
+from uwsgi_fleetctl.protocol import uwsgi_exchange
 
 
 def health(ports):

@@ -19,10 +19,16 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "bench"))
 sys.path.insert(0, os.path.join(REPO, "test", "integration"))
 sys.path.insert(0, os.path.join(REPO, "test", "nodes"))
+# uwsgi-fleetctl's package: the manifest as the tool reads it, and its process manager's commands.
+sys.path.insert(0, os.path.join(REPO, "files", "default"))
 
+import background_load  # noqa: E402
 import loadgen  # noqa: E402
 import remote  # noqa: E402
 import settings  # noqa: E402
+from uwsgi_fleetctl import manifest as manifests  # noqa: E402
+from uwsgi_fleetctl import process_manager  # noqa: E402
+from uwsgi_fleetctl.process_manager import ProcessManager  # noqa: E402
 
 MANIFEST = "/etc/uwsgi_fleet/fleet.json"
 STORE_CONFIG = "/etc/uwsgi_fleet/store_app.json"
@@ -45,7 +51,9 @@ def use_node(node, base=None):
     shutil.rmtree(tools, ignore_errors=True)
     os.makedirs(tools)
     shutil.copy(os.path.join(os.path.dirname(__file__), "on_node.py"), tools)
-    shutil.copy(os.path.join(REPO, "files", "default", "uwsgi_fleetctl.py"), tools)
+    # uwsgi-fleetctl's package beside it (on_node.py imports its uwsgi protocol client and manifest loader).
+    shutil.copytree(os.path.join(REPO, "files", "default", "uwsgi_fleetctl"), os.path.join(tools, "uwsgi_fleetctl"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
     node.put_tree(tools, NODE_TOOLS)
 
 
@@ -55,7 +63,8 @@ def switch_to(node):
 
 
 def manifest():
-    return json.loads(NODE.read(MANIFEST))
+    """The node's manifest, checked against the schema as uwsgi-fleetctl checks it."""
+    return manifests.loads(NODE.read(MANIFEST), f"{NODE.address}:{MANIFEST}")
 
 
 def project():
@@ -115,45 +124,20 @@ def remove_spooled_events():
         LOADS.remove(load)
 
 
-class Load:
+class Load(background_load.BackgroundLoad):
     """An open-loop store load from this host to the node's nginx, for as long as the `with` block runs."""
 
     def __init__(self, rate=40, max_seconds=300, seed=7, bands=RELIABILITY_BANDS):
-        self.rate = rate
-        self.max_seconds = max_seconds
         project_id, key = project()
         self.node = NODE
-        self.project_id = project_id
         # Bodies cycle, but every request carries a new event_id (loadgen.Payload.fresh_body).
-        payloads = loadgen.make_payloads(200, seed=seed, bands=bands)
-        self.generator = loadgen.LoadGenerator(NODE.address, manifest()["listen"], project_id, key, payloads)
-        self.stop = threading.Event()
-        self.run = None
+        super().__init__(NODE.address, manifest()["listen"], project_id, key,
+                         loadgen.make_payloads(200, seed=seed, bands=bands), rate=rate, max_seconds=max_seconds)
         LOADS.append(self)
-
-    def __enter__(self):
-        def drive():
-            self.run = self.generator.run(self.rate, self.max_seconds, stop=self.stop)
-        self.thread = threading.Thread(target=drive, daemon=True)
-        self.thread.start()
-        time.sleep(1.0)  # let the load reach steady state before the action
-        return self
-
-    def __exit__(self, *exc):
-        time.sleep(1.0)  # and keep it up a moment after
-        self.stop.set()
-        self.thread.join(timeout=120)
-        return False
-
-    def counts(self):
-        return self.run.counts()
-
-    def failures(self):
-        return [r for r in self.run.results if not 200 <= r.status < 300]
 
     def lost_events(self):
         """Event ids answered 200 but not in the node's spool."""
-        return sorted(set(self.run.accepted_event_ids()) - spooled_ids(self.project_id))
+        return sorted(set(self.accepted_event_ids()) - spooled_ids(self.project_id))
 
 
 def on_node(*args, background=False):
@@ -175,19 +159,15 @@ def all_instances_serve(ports=None):
 
 
 def instance_names(ports):
-    m = manifest()
-    return [m["instance_name"].format(port=port) for port in ports]
+    pm = ProcessManager(manifest())
+    return [pm.name(port) for port in ports]
 
 
 def master_pid(port):
-    """The instance's master pid from its process manager, or None while it is not running."""
-    (name,) = instance_names([port])
-    if manifest()["process_manager"] == "systemd":
-        out = NODE.output(f"systemctl show --property=MainPID --value {name}")
-    else:
-        out = NODE.output(f"supervisorctl pid {name} || true")
-    out = out.strip()
-    return int(out) if out.isdigit() and out != "0" else None
+    """The instance's master pid from its process manager (the manifest's pid command), or None while it is
+    not running."""
+    pm = ProcessManager(manifest())
+    return process_manager.master_pid(NODE.output(f"{shlex.join(pm.command('pid', port))} || true"))
 
 
 def program_pids(port):
@@ -197,17 +177,19 @@ def program_pids(port):
     return master, workers
 
 
+def perform(operation, ports):
+    """The manifest's `operation` commands (process_manager_commands) for each of `ports`, in one SSH call."""
+    pm = ProcessManager(manifest())
+    NODE.run(" && ".join(shlex.join(argv) for port in ports for argv in pm.steps(operation, port)))
+
+
 def stop_instances(ports):
-    """Stop instances the way an operator does (supervisorctl stop / systemctl stop): gracefully."""
-    names = " ".join(instance_names(ports))
-    command = "systemctl stop" if manifest()["process_manager"] == "systemd" else "supervisorctl stop"
-    NODE.run(f"{command} {names}")
+    """Stop instances the way an operator does (the process manager's stop): gracefully."""
+    perform("stop", ports)
 
 
 def start_instances(ports):
-    names = " ".join(instance_names(ports))
-    command = "systemctl start" if manifest()["process_manager"] == "systemd" else "supervisorctl start"
-    NODE.run(f"{command} {names}")
+    perform("start", ports)
 
 
 def running_instances():

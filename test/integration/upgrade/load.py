@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -22,6 +21,7 @@ REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "bench"))
 sys.path.insert(0, os.path.join(REPO, "test", "nodes"))
 
+import background_load  # noqa: E402
 import loadgen  # noqa: E402
 from remote import Node  # noqa: E402
 
@@ -35,14 +35,17 @@ def run_load(directory, address):
     projects = json.loads(Node(address).read(STORE_CONFIG))["projects"]
     project_id = sorted(projects)[0]
     payloads = loadgen.make_payloads(100, seed=11, bands=((1.0, 2_000, 20_000),))
-    generator = loadgen.LoadGenerator(address, 80, project_id, projects[project_id]["public_key"], payloads)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    open(os.path.join(directory, "started"), "w").close()
-    run = generator.run(RATE, MAX_SECONDS, stop=stop)
-    result = {"address": address, "project": project_id, "counts": run.counts(),
-              "failures": [[r.status, getattr(r, "error", None)] for r in run.results if not 200 <= r.status < 300],
-              "accepted": sorted(set(run.accepted_event_ids()))}
+    # settle=0: `start` itself waits until the load is at its rate, `stop` a moment past the converge.
+    load = background_load.BackgroundLoad(address, 80, project_id, projects[project_id]["public_key"], payloads,
+                                          rate=RATE, max_seconds=MAX_SECONDS, settle=0)
+    signal.signal(signal.SIGTERM, lambda *_: load.stop.set())
+    with load:
+        open(os.path.join(directory, "started"), "w").close()
+        while load.thread.is_alive() and not load.stop.is_set():
+            load.stop.wait(1.0)
+    result = {"address": address, "project": project_id, "counts": load.counts(),
+              "failures": [[r.status, getattr(r, "error", None)] for r in load.failures()],
+              "accepted": sorted(set(load.accepted_event_ids()))}
     with open(os.path.join(directory, "load.json.tmp"), "w") as f:
         json.dump(result, f)
     os.rename(os.path.join(directory, "load.json.tmp"), os.path.join(directory, "load.json"))

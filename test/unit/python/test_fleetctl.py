@@ -1,5 +1,6 @@
 """uwsgi-fleetctl: the uwsgi protocol client, waiting, the master FIFO write
-of `reload`, `outcomes` and the staged nginx test."""
+of `reload`, `outcomes` and the staged nginx test. Manifests come from
+fleet_manifests.fleet_manifest (schema-valid, version 1)."""
 import argparse
 import json
 import os
@@ -7,12 +8,19 @@ import pwd
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
-import uwsgi_fleetctl as ctl
+from fleet_manifests import fleet_manifest
+from support import FILES_DEFAULT
+from uwsgi_fleetctl import cli, common, converge, nginx, protocol, reports
+from uwsgi_fleetctl import manifest as manifests
+from uwsgi_fleetctl.process_manager import ProcessManager
+
+LAUNCHER = FILES_DEFAULT / "uwsgi-fleetctl"  # /usr/local/sbin/uwsgi-fleetctl on a node
 
 
 def parse_packet(data):
@@ -30,7 +38,7 @@ def parse_packet(data):
 
 def test_uwsgi_packet_round_trips_the_environ():
     env = {"REQUEST_METHOD": "GET", "PATH_INFO": "/_health", "HTTP_HOST": "x"}
-    assert parse_packet(ctl.uwsgi_packet(env)) == (0, 0, env)
+    assert parse_packet(protocol.uwsgi_packet(env)) == (0, 0, env)
 
 
 @pytest.fixture
@@ -53,7 +61,7 @@ def fake_uwsgi():
 
 def test_uwsgi_get_speaks_the_protocol(fake_uwsgi):
     port, seen = fake_uwsgi
-    status, headers, body = ctl.uwsgi_get("127.0.0.1", port)
+    status, headers, body = protocol.uwsgi_get("127.0.0.1", port)
     assert (status, headers["X-Fleet-Instance"], body) == (200, "9", b'{"status": "ok"}')
     assert seen["env"]["PATH_INFO"] == "/_health" and seen["env"]["REQUEST_METHOD"] == "GET"
 
@@ -62,13 +70,13 @@ def test_nothing_listening_is_unreachable_not_an_error():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    assert ctl.uwsgi_get("127.0.0.1", port, timeout=1) is None
-    assert not ctl.serves("127.0.0.1", port)
+    assert protocol.uwsgi_get("127.0.0.1", port, timeout=1) is None
+    assert not protocol.serves("127.0.0.1", port)
 
 
 def test_wait_until_gives_up_with_what_it_waited_for():
     with pytest.raises(SystemExit, match="timed out after 0.2s waiting for the moon"):
-        ctl.wait_until(lambda: False, 0.2, "the moon", interval=0.05)
+        common.wait_until(lambda: False, 0.2, "the moon", interval=0.05)
 
 
 def test_nginx_test_stages_the_config_as_the_run_leaves_it(tmp_path):
@@ -87,7 +95,7 @@ def test_nginx_test_stages_the_config_as_the_run_leaves_it(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
 
-    staged = ctl.staged_nginx_dir(str(work), {str(live / "nginx.conf"): str(candidate)},
+    staged = nginx.staged_nginx_dir(str(work), {str(live / "nginx.conf"): str(candidate)},
                                   [str(live / "sites-enabled" / "default")], conf_dir=str(live))
 
     assert open(os.path.join(staged, "nginx.conf")).read() == "new\n"
@@ -100,7 +108,7 @@ def test_nginx_test_stages_the_config_as_the_run_leaves_it(tmp_path):
 def test_nginx_test_refuses_paths_outside_the_config_dir(tmp_path):
     (tmp_path / "nginx").mkdir()
     with pytest.raises(SystemExit, match="not under"):
-        ctl.staged_nginx_dir(str(tmp_path / "work"), {"/etc/passwd": "/dev/null"}, [],
+        nginx.staged_nginx_dir(str(tmp_path / "work"), {"/etc/passwd": "/dev/null"}, [],
                              conf_dir=str(tmp_path / "nginx"))
 
 
@@ -135,7 +143,7 @@ def test_nginx_test_puts_a_site_file_that_is_a_symlink_into_the_copy_only(tmp_pa
     candidate.write_text("server { listen 8080; }\n")
     site = str(live / "sites-enabled" / "default")
 
-    staged = ctl.staged_nginx_dir(str(work), {site: str(candidate)}, [], conf_dir=str(live))
+    staged = nginx.staged_nginx_dir(str(work), {site: str(candidate)}, [], conf_dir=str(live))
 
     assert live_tree(live) == before
     copied = os.path.join(staged, "sites-enabled", "default")
@@ -148,7 +156,7 @@ def test_nginx_test_removes_a_site_that_is_a_symlink_from_the_copy_only(tmp_path
     before = live_tree(live)
     site = str(live / "sites-enabled" / "default")
 
-    staged = ctl.staged_nginx_dir(str(work), {}, [site], conf_dir=str(live))
+    staged = nginx.staged_nginx_dir(str(work), {}, [site], conf_dir=str(live))
 
     assert live_tree(live) == before
     assert not os.path.lexists(os.path.join(staged, "sites-enabled", "default"))
@@ -168,15 +176,15 @@ def test_nginx_test_refuses_to_change_the_copy_through_a_symlinked_directory(tmp
     candidate = tmp_path / "candidate.conf"
     candidate.write_text("# candidate\n")
     dest = str(live / "conf.d" / "fleet.conf")
-    puts, removes = ({dest: str(candidate)}, []) if change == "put" else ({}, [dest])
+    candidates, removes = ({dest: str(candidate)}, []) if change == "put" else ({}, [dest])
 
     with pytest.raises(SystemExit, match="conf.d is not a directory"):
-        ctl.staged_nginx_dir(str(work), puts, removes, conf_dir=str(live))
+        nginx.staged_nginx_dir(str(work), candidates, removes, conf_dir=str(live))
     assert live_tree(live) == before
 
 
 def test_nginx_test_mounts_the_copy_over_the_config_dir_privately():
-    command = ctl.nginx_test_command("/tmp/staged", conf_dir="/etc/nginx")
+    command = nginx.nginx_test_command("/tmp/staged", conf_dir="/etc/nginx")
     assert command[:4] == ["unshare", "--mount", "--propagation", "private"]
     assert command[-2:] == ["/tmp/staged", "/etc/nginx"]
     assert "nginx -t" in command[6]
@@ -186,18 +194,17 @@ def test_nginx_test_mounts_the_copy_over_the_config_dir_privately():
 
 @pytest.fixture
 def fifo_node(tmp_path, monkeypatch):
-    """A manifest whose instance 9000 has a master FIFO in tmp_path, run by
-    this test's user; supervisor and /proc are stubbed so cmd_reload only
-    does its FIFO work, and 'a new worker serves' right after the write."""
-    import getpass
-    fifo = tmp_path / "9000.fifo"
+    """A manifest whose instance 9000 has a master FIFO in tmp_path (where the
+    manifest's `fifo` says, not in its fifo_dir), run by this test's user; the
+    process manager and /proc are stubbed so cmd_reload only does its FIFO
+    work, and 'a new worker serves' right after the write."""
+    fifo = tmp_path / "master-9000"
     os.mkfifo(fifo)
-    manifest = {"bind_address": "127.0.0.1", "process_manager": "supervisor",
-                "instance_name": "uwsgi_fleet_{port}", "fifo_dir": str(tmp_path), "user": getpass.getuser()}
+    manifest = fleet_manifest(fifo=str(tmp_path / "master-{port}"), fifo_dir=str(tmp_path / "elsewhere"))
     workers = iter([[101], [102]])
-    monkeypatch.setattr(ctl.Supervisor, "master_pid", lambda self, port: 100)
-    monkeypatch.setattr(ctl, "children", lambda pid: next(workers, [102]))
-    monkeypatch.setattr(ctl, "serves", lambda host, port: True)
+    monkeypatch.setattr(ProcessManager, "master_pid", lambda self, port: 100)
+    monkeypatch.setattr(converge, "children", lambda pid: next(workers, [102]))
+    monkeypatch.setattr(converge, "serves", lambda host, port: True)
     return manifest, fifo
 
 
@@ -208,7 +215,7 @@ def reload_in_thread(manifest, timeout):
 
     def run():
         try:
-            ctl.cmd_reload(args, manifest)
+            converge.cmd_reload(args, manifest)
             outcome.append("reloaded")
         except SystemExit as e:
             outcome.append(str(e))
@@ -309,7 +316,7 @@ def test_outcomes_sums_the_instances(capsys):
         {"outcome": "rate_limited", "reason": "project_quota", "category": "error", "quantity": 1}]}
     ports = serve_health([first, second])
     args = argparse.Namespace(ports=ports, json=True)
-    assert ctl.cmd_outcomes(args, {"bind_address": "127.0.0.1"}) == 0
+    assert reports.cmd_outcomes(args, fleet_manifest(bind_address="127.0.0.1")) == 0
     rows = {(r["outcome"], r["reason"], r["category"]): r["quantity"]
             for r in json.loads(capsys.readouterr().out)}
     expected = {}
@@ -325,7 +332,7 @@ def test_outcomes_says_which_instances_were_not_counted(capsys):
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
     args = argparse.Namespace(ports=[closed], json=False)
-    assert ctl.cmd_outcomes(args, {"bind_address": "127.0.0.1"}) == 1
+    assert reports.cmd_outcomes(args, fleet_manifest(bind_address="127.0.0.1")) == 1
     assert str(closed) in capsys.readouterr().err
 
 
@@ -339,12 +346,12 @@ def test_a_reload_blocked_by_nginxs_own_wildcard_is_recognised(monkeypatch):
 
     class Done:
         stdout = ss
-    monkeypatch.setattr(ctl.subprocess, "run", lambda *a, **k: Done())
-    assert ctl.own_bind_conflicts(errors, 42) == ["10.77.0.11:80"]
+    monkeypatch.setattr(nginx.subprocess, "run", lambda *a, **k: Done())
+    assert nginx.own_bind_conflicts(errors, 42) == ["10.77.0.11:80"]
     # Another process holds the port: a restart would take nginx down, so no.
-    assert ctl.own_bind_conflicts(errors, 7) == []
+    assert nginx.own_bind_conflicts(errors, 7) == []
     # Any other failure: no.
-    assert ctl.own_bind_conflicts("[emerg] unknown directive \"x\"", 42) == []
+    assert nginx.own_bind_conflicts("[emerg] unknown directive \"x\"", 42) == []
 
 
 # -- forwarder: the status file, in the spool (the app user's) ------------------------
@@ -362,11 +369,11 @@ def status_node(tmp_path, status=None):
     if status is not None:
         path.write_text(json.dumps(status))
         os.chown(path, APP_UID, -1)
-    return {"store_app_config": str(config), "user": APP_USER}, path
+    return fleet_manifest(store_app_config=str(config), user=APP_USER), path
 
 
 def forwarder_cmd(manifest, json_out=False):
-    return ctl.cmd_forwarder(argparse.Namespace(json=json_out), manifest)
+    return reports.cmd_forwarder(argparse.Namespace(json=json_out), manifest)
 
 
 def test_forwarder_status_is_read_from_the_stream_config(tmp_path, capsys):
@@ -433,9 +440,9 @@ def test_forwarder_reads_a_bounded_status(tmp_path, capsys):
     manifest, path = status_node(tmp_path)
     with open(path, "w") as f:
         f.write('{"state": "running", "updated_at": %f, "pad": "' % time.time())
-        f.write(" " * (ctl.STATUS_MAX_BYTES + 1) + '"}')
+        f.write(" " * (reports.STATUS_MAX_BYTES + 1) + '"}')
     os.chown(path, APP_UID, -1)
-    with pytest.raises(SystemExit, match="larger than %d bytes" % ctl.STATUS_MAX_BYTES):
+    with pytest.raises(SystemExit, match="larger than %d bytes" % reports.STATUS_MAX_BYTES):
         forwarder_cmd(manifest)
 
 
@@ -463,7 +470,7 @@ def written_status(tmp_path):
 def test_forwarder_says_how_old_its_status_is(written_status, monkeypatch, capsys):
     manifest, fwd = written_status
     now = time.time()
-    monkeypatch.setattr(ctl.time, "time", lambda: now + fwd.stale_after() - 1)
+    monkeypatch.setattr(reports.time, "time", lambda: now + fwd.stale_after() - 1)
     assert forwarder_cmd(manifest) == 0
     out = capsys.readouterr().out
     assert "STALE" not in out and " s old" in out
@@ -477,7 +484,7 @@ def test_forwarder_calls_a_status_older_than_its_writer_promises_stale(written_s
     forwarder wrote in it, it is shown as stale, and the command fails."""
     manifest, fwd = written_status
     now = time.time()
-    monkeypatch.setattr(ctl.time, "time", lambda: now + fwd.stale_after() + 1)
+    monkeypatch.setattr(reports.time, "time", lambda: now + fwd.stale_after() + 1)
     assert forwarder_cmd(manifest) == 1
     out = capsys.readouterr().out
     assert "STALE" in out and "running" in out
@@ -491,23 +498,23 @@ def test_tail_passes_its_own_arguments_to_the_stream_reader(monkeypatch):
     from store_app import stream
     seen = {}
     monkeypatch.setattr(stream, "main", lambda argv: seen.update(argv=argv) or 0)
-    monkeypatch.setattr(ctl.os, "execvpe", lambda *a: pytest.fail(f"tail ran a new interpreter: {a}"))
-    monkeypatch.setattr(ctl.sys, "path", list(ctl.sys.path))
-    monkeypatch.setattr(ctl, "load_manifest", lambda path: {"store_app_config": "/etc/x/store_app.json",
-                                                            "pythonpath": ["/opt/x"]})
-    ctl.main(["--manifest", "/m.json", "tail", "--project", "1", "--from", "0", "--count", "5"])
+    monkeypatch.setattr(os, "execvpe", lambda *a: pytest.fail(f"tail ran a new interpreter: {a}"))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(manifests, "load", lambda path: fleet_manifest(store_app_config="/etc/x/store_app.json",
+                                                                       pythonpath=["/opt/x"]))
+    cli.main(["--manifest", "/m.json", "tail", "--project", "1", "--from", "0", "--count", "5"])
     assert seen["argv"] == ["tail", "--config", "/etc/x/store_app.json", "--project", "1", "--from", "0",
                             "--count", "5"]
-    assert ctl.sys.path[0] == "/opt/x"
+    assert sys.path[0] == "/opt/x"
     with pytest.raises(SystemExit):
-        ctl.main(["--manifest", "/m.json", "health", "--project", "1"])
+        cli.main(["--manifest", "/m.json", "health", "--project", "1"])
 
 
 def test_tail_in_the_app_users_directory_runs_the_installed_reader(tmp_path):
     """An operator cd'd into the spool (the app user's) runs `tail`: a
     store_app/stream.py planted there must not run (as root); the installed
     app's reader does (here it says the config has no stream)."""
-    from support import FILES_DEFAULT, config_dict
+    from support import config_dict
     spool = tmp_path / "spool"
     planted = spool / "store_app"
     planted.mkdir(parents=True)
@@ -517,25 +524,13 @@ def test_tail_in_the_app_users_directory_runs_the_installed_reader(tmp_path):
     config = tmp_path / "store_app.json"
     config.write_text(json.dumps(config_dict(spool)))
     manifest = tmp_path / "fleet.json"
-    manifest.write_text(json.dumps({"name": "default", "process_manager": "systemd",
-                                    "store_app_config": str(config), "pythonpath": [str(FILES_DEFAULT)]}))
+    manifest.write_text(json.dumps(fleet_manifest(store_app_config=str(config), pythonpath=[str(FILES_DEFAULT)])))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    result = subprocess.run(["/usr/bin/python3", ctl.__file__, "--manifest", str(manifest), "tail"],
+    result = subprocess.run(["/usr/bin/python3", str(LAUNCHER), "--manifest", str(manifest), "tail"],
                             cwd=spool, env=dict(env, PYTHONDONTWRITEBYTECODE="1"),
                             capture_output=True, text=True, timeout=60)
     assert not ran.exists(), "the working directory's store_app/stream.py ran"
     assert result.returncode == 2 and "has no stream" in result.stderr, result
-
-
-def test_a_manifest_from_release_0_1_0_is_read_as_supervisor_programs(tmp_path):
-    """Deleting or applying on a node not yet upgraded must not die on the old manifest."""
-    path = tmp_path / "fleet.json"
-    path.write_text(json.dumps({"ports": [9000], "program_prefix": "uwsgi_fleet_", "bind_address": "127.0.0.1"}))
-    manifest = ctl.load_manifest(str(path))
-    pm = ctl.process_manager(manifest)
-    assert isinstance(pm, ctl.Supervisor)
-    assert pm.name(9000) == "uwsgi_fleet_9000"
-    assert manifest["instance_file"].format(port=9000) == "/etc/supervisor/conf.d/uwsgi_fleet_9000.conf"
 
 
 def test_a_manifest_planted_in_the_app_users_directory_is_not_a_fleet(tmp_path, capsys):
@@ -543,28 +538,28 @@ def test_a_manifest_planted_in_the_app_users_directory_is_not_a_fleet(tmp_path, 
     fleet's FIFO or log directory (the app user's) may be one of those dirs."""
     for name in ("real", "planted"):
         (tmp_path / name).mkdir()
-        (tmp_path / name / "fleet.json").write_text(json.dumps({"name": name, "process_manager": "systemd"}))
+        (tmp_path / name / "fleet.json").write_text(json.dumps(fleet_manifest(name=name)))
     os.chown(tmp_path / "planted", APP_UID, -1)
     os.chown(tmp_path / "planted" / "fleet.json", APP_UID, -1)
-    assert ctl.find_manifest(root=str(tmp_path)) == str(tmp_path / "real" / "fleet.json")
+    assert manifests.find(root=str(tmp_path)) == str(tmp_path / "real" / "fleet.json")
     assert "planted" in capsys.readouterr().err
 
 
 def test_nginx_reload_reads_a_bounded_part_of_the_error_log(tmp_path):
     log = tmp_path / "error.log"
-    log.write_bytes(b"old\n" + b"x" * (2 * ctl.LOG_READ_MAX))
-    assert len(ctl.log_since(str(log), 4)) == ctl.LOG_READ_MAX
+    log.write_bytes(b"old\n" + b"x" * (2 * nginx.LOG_READ_MAX))
+    assert len(nginx.log_since(str(log), 4)) == nginx.LOG_READ_MAX
 
 
 def test_a_rolling_restart_waits_until_nginx_may_use_each_instance_again(monkeypatch):
     """nginx leaves out an instance that refused a connection for fail_timeout: the
     next one must not go down before that, or nginx finds no instance at all."""
     events = []
-    manifest = {"bind_address": "127.0.0.1", "process_manager": "systemd", "instance_name": "u@{port}.service",
-                "upstream_fail_timeout": 2}
-    monkeypatch.setattr(ctl.Systemd, "master_pid", lambda self, port: 100)
-    monkeypatch.setattr(ctl.Systemd, "restart", lambda self, port: events.append(("restart", port)))
-    monkeypatch.setattr(ctl, "serves", lambda host, port: True)
-    monkeypatch.setattr(ctl.time, "sleep", lambda seconds: events.append(("sleep", seconds)))
-    ctl.cmd_restart(argparse.Namespace(ports=[9000, 9001], timeout=5), manifest)
-    assert events == [("restart", 9000), ("sleep", 2), ("restart", 9001), ("sleep", 2)]
+    manifest = fleet_manifest(upstream_fail_timeout=3.5)  # the manifest's, not a default of the tool's
+    fail_timeout = manifest["upstream_fail_timeout"]
+    monkeypatch.setattr(ProcessManager, "master_pid", lambda self, port: 100)
+    monkeypatch.setattr(ProcessManager, "restart", lambda self, port: events.append(("restart", port)))
+    monkeypatch.setattr(converge, "serves", lambda host, port: True)
+    monkeypatch.setattr(converge.time, "sleep", lambda seconds: events.append(("sleep", seconds)))
+    converge.cmd_restart(argparse.Namespace(ports=[9000, 9001], timeout=5), manifest)
+    assert events == [("restart", 9000), ("sleep", fail_timeout), ("restart", 9001), ("sleep", fail_timeout)]

@@ -10,7 +10,7 @@ describe 'uwsgi_fleet' do
   manifest = '/etc/uwsgi_fleet/api/fleet.json'
   site = '/etc/nginx/conf.d/uwsgi_fleet_api.conf'
   conf = ->(port) { "/etc/supervisor/conf.d/uwsgi_fleet_api_#{port}.conf" }
-  fleet_packages = 'nginx, uwsgi-core, uwsgi-plugin-python3, python3, iproute2'
+  fleet_packages = 'nginx, uwsgi-core, uwsgi-plugin-python3, python3, python3-jsonschema, iproute2'
   test_site = "#{fleetctl} nginx-test --put #{site}=%{path}"
 
   # The candidates live in the run's file cache (a new one per ChefSpec runner).
@@ -78,7 +78,8 @@ describe 'uwsgi_fleet' do
       end
 
       it 'installs uwsgi-fleetctl' do
-        expect(chef_run).to create_cookbook_file(fleetctl).with(cookbook: 'uwsgi_fleet', source: 'uwsgi_fleetctl.py', mode: '0755')
+        expect(chef_run).to create_cookbook_file(fleetctl).with(cookbook: 'uwsgi_fleet', source: 'uwsgi-fleetctl', mode: '0755')
+        expect(chef_run).to create_remote_directory(UwsgiFleet::Tool::PACKAGE).with(source: 'uwsgi_fleetctl')
       end
     end
 
@@ -1053,7 +1054,7 @@ describe 'uwsgi_fleet' do
       expect(stop.plan[:fifo_dir]).to eq('/var/lib/uwsgi_fleet/default')
     end
 
-    # (uwsgi-fleetctl's main loads the manifest with load_manifest, which fills in what 0.1.0's lacks.)
+    # (uwsgi-fleetctl refuses 0.1.0's manifest: the run rewrites it before the first retire.)
     it "retires each program with a command that can read 0.1.0's manifest" do
       expect(chef_run.execute('retire 9000').command).to eq("#{fleetctl} --manifest #{legacy_manifest} apply 9000")
       # The manifest as the node has it when the programs are retired (rewritten before, or 0.1.0's),
@@ -1061,7 +1062,8 @@ describe 'uwsgi_fleet' do
       rewritten = resources.take(position(:file, legacy_conf.call(9000)))
                            .select { |r| r.declared_type == :file && r.name == legacy_manifest && r.action.include?(:create) }.last
       tool = "import sys; sys.path.insert(0, #{File.join(UwsgiFleetSpec::COOKBOOK_ROOT, 'files', 'default').inspect}); " \
-             "import uwsgi_fleetctl; print(uwsgi_fleetctl.process_manager(uwsgi_fleetctl.load_manifest('/dev/stdin')).name(9000))"
+             'from uwsgi_fleetctl import manifest, process_manager; ' \
+             "print(process_manager.ProcessManager(manifest.load('/dev/stdin')).name(9000))"
       out, err, status = Open3.capture3({ 'PYTHONDONTWRITEBYTECODE' => '1' }, 'python3', '-c', tool,
                                         stdin_data: rewritten ? rewritten.content : node_files[legacy_manifest])
       expect([status.success?, out.strip]).to eq([true, 'uwsgi_fleet_9000']), err

@@ -24,6 +24,14 @@ RSpec.shared_examples 'an nginx site of this cookbook' do
     expect(position(:template, candidate)).to be < first_change
   end
 
+  it "installs uwsgi-fleetctl as root's: its package (directories 0755, files 0644, modules it no longer has purged) in #{UwsgiFleet::Tool::LIB}, then the launcher" do
+    expect(chef_run).to create_remote_directory(UwsgiFleet::Tool::PACKAGE)
+      .with(cookbook: 'uwsgi_fleet', source: 'uwsgi_fleetctl', owner: 'root', group: 'root', mode: '0755',
+            files_owner: 'root', files_group: 'root', files_mode: '0644', purge: true, recursive: true)
+    expect(chef_run).to create_cookbook_file(fleetctl).with(cookbook: 'uwsgi_fleet', source: 'uwsgi-fleetctl', owner: 'root', group: 'root', mode: '0755')
+    expect(position(:remote_directory, UwsgiFleet::Tool::PACKAGE)).to be < position(:cookbook_file, fleetctl)
+  end
+
   it 'tests exactly the file that goes live' do
     expect(chef_run.template(candidate).source).to eq(chef_run.template(site).source)
     expect(rendered(candidate)).to eq(rendered(site))

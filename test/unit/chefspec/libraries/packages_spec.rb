@@ -1,8 +1,8 @@
 require_relative '../spec_helper'
 
 describe UwsgiFleet::Packages do
-  it 'installs nginx, uWSGI with python3 and iproute2 for every fleet (each process manager adds its own)' do
-    expect(described_class::FLEET).to eq(%w(nginx uwsgi-core uwsgi-plugin-python3 python3 iproute2))
+  it 'installs nginx, uWSGI with python3, jsonschema and iproute2 for every fleet (each process manager adds its own)' do
+    expect(described_class::FLEET).to eq(%w(nginx uwsgi-core uwsgi-plugin-python3 python3 python3-jsonschema iproute2))
     expect(described_class::FLEET).not_to include('supervisor')
   end
 
@@ -10,8 +10,21 @@ describe UwsgiFleet::Packages do
     expect(described_class::STORE_APP).to eq(%w(python3 libbrotli1 libzstd1))
   end
 
-  it 'installs uwsgi-fleetctl under /usr/local/sbin' do
+  it 'installs uwsgi-fleetctl under /usr/local/sbin, its package under /usr/local/lib/uwsgi_fleet' do
     expect(UwsgiFleet::Tool::FLEETCTL).to eq('/usr/local/sbin/uwsgi-fleetctl')
+    expect(UwsgiFleet::Tool::PACKAGE).to eq('/usr/local/lib/uwsgi_fleet/uwsgi_fleetctl')
+  end
+
+  it 'puts the package where the launcher imports it from' do
+    files = File.join(UwsgiFleetSpec::COOKBOOK_ROOT, 'files', 'default')
+    Dir.mktmpdir('uwsgi_fleet_tool') do |root|
+      launcher = File.join(root, UwsgiFleet::Tool::FLEETCTL)
+      FileUtils.mkdir_p([File.dirname(launcher), File.dirname(File.join(root, UwsgiFleet::Tool::PACKAGE))])
+      FileUtils.cp(File.join(files, 'uwsgi-fleetctl'), launcher)
+      FileUtils.cp_r(File.join(files, 'uwsgi_fleetctl'), File.join(root, UwsgiFleet::Tool::PACKAGE))
+      out, err, status = Open3.capture3({ 'PYTHONDONTWRITEBYTECODE' => '1' }, '/usr/bin/python3', launcher, '--help')
+      expect([status.success?, out]).to match([true, include('usage: uwsgi-fleetctl')]), err
+    end
   end
 
   describe '.apt_lists_empty?' do
