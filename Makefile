@@ -93,7 +93,7 @@ deps-test:
 lint: deps
 	bundle exec cookstyle --display-cop-names
 
-unit: deps-test
+unit: deps deps-test
 	$(PYTHON) -m pytest -q test/unit/python
 
 chefspec: deps

@@ -92,8 +92,7 @@ def test_nginx_answers_with_the_apps_cors_headers_read_from_one_file():
     """nginx's own error pages (libraries/nginx.rb) and the app (protocol.py)
     read the CORS policy from the app's cors.json: the same headers, Relay's."""
     ruby = shutil.which("ruby")
-    if ruby is None:
-        pytest.skip("ruby is needed to read libraries/nginx.rb")
+    assert ruby, "ruby reads libraries/nginx.rb: `make unit` installs it (make deps)"
     out = subprocess.run([ruby, "-e", "load ARGV[0]; n = UwsgiFleet::Nginx; "
                           "print JSON.generate([n::CORS_FILE, n.cors_headers])", NGINX_RB],
                          capture_output=True, text=True, check=True).stdout

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import threading
 
-import pytest
 import sentry_sdk
 
 from support import KEY
@@ -19,8 +18,7 @@ NGINX_RB = os.path.join(os.path.dirname(__file__), "..", "..", "..", "libraries"
 def shed_answer():
     """(status, headers) of the shed answer, as the cookbook renders them."""
     ruby = shutil.which("ruby")
-    if ruby is None:
-        pytest.skip("ruby is needed to read libraries/nginx.rb")
+    assert ruby, "ruby reads libraries/nginx.rb: `make unit` installs it (make deps)"
     out = subprocess.run([ruby, "-rjson", "-e", "load ARGV[0]; n = UwsgiFleet::Nginx; "
                           "print JSON.generate([n::SHED_STATUS, n::SHED_HEADERS])", NGINX_RB],
                          capture_output=True, text=True, check=True).stdout
