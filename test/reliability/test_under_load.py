@@ -280,6 +280,7 @@ def test_stop_lets_in_flight_requests_finish_and_term_would_not(report, process_
         pending = slow_requests_to(port, threads)
         queued = accept_queue(port)
         support.NODE.run(f"kill -TERM {support.program_pids(port)[0]}")
-        finished = [e for s, _, e in pending.results() if s == 200]
-        assert len(finished) < threads - queued, (results, queued)
+        control = pending.results()
+        finished = [e for s, _, e in control if s == 200]
+        assert len(finished) < threads - queued, (control, queued)
         support.wait_for(lambda: support.instance_health(port), 60)
