@@ -384,12 +384,26 @@ def destroy(name):
                 network.run("ip", "link", "del", node["veth"], check=False)
                 time.sleep(0.1)
         shutil.rmtree(node_dir(name), ignore_errors=True)
-        if not names() and not _holders():
-            network.down()
-            if subprocess.run(["mountpoint", "-q", NSPAWN_RUNTIME]).returncode == 0:
-                # Busy while an image is being built (nspawn --pipe): that build's last destroy unmounts it.
-                subprocess.run(["umount", NSPAWN_RUNTIME], stderr=subprocess.DEVNULL)
-            image.prune()
+        _tidy_when_idle()
+
+
+def tidy_when_idle():
+    """Once no node is left and nothing holds the network: the network, nspawn's
+    runtime mount and old images go. The reaper calls this when its command
+    ends: a destroy that found the mount busy (an image build that was then
+    killed with its run) would otherwise leave it behind."""
+    with locked():
+        _tidy_when_idle()
+
+
+def _tidy_when_idle():
+    if names() or _holders():
+        return
+    network.down()
+    if subprocess.run(["mountpoint", "-q", NSPAWN_RUNTIME]).returncode == 0:
+        # Busy while an image is being built (nspawn --pipe): that build's last destroy unmounts it.
+        subprocess.run(["umount", NSPAWN_RUNTIME], stderr=subprocess.DEVNULL)
+    image.prune()
 
 
 HOLDS_DIR = os.path.join(settings.STATE_DIR, "holds")

@@ -104,6 +104,7 @@ def main(argv):
             os.kill(pid, signal.SIGKILL)
     time.sleep(0.1)
     _reap()
+    machine.tidy_when_idle()
     return 128 - code if code < 0 else code
 
 
