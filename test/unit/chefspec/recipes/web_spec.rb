@@ -40,6 +40,7 @@ describe 'uwsgi_fleet::web' do
     it "writes the body and attachment size attributes as the resources' defaults (literals there: expected.py reads them)" do
       expect(chef_run.node['uwsgi_fleet']['web']['nginx']['client_max_body_size']).to eq(UwsgiFleet::StoreApp::MAX_BODY_SIZE)
       expect(chef_run.node['uwsgi_fleet']['app']['max_attachment_bytes']).to eq(UwsgiFleet::StoreApp::MAX_ATTACHMENT_BYTES)
+      expect(chef_run.node['uwsgi_fleet']['app']['max_event_bytes']).to eq(UwsgiFleet::StoreApp::MAX_EVENT_BYTES)
     end
 
     it 'maps the web attributes onto the fleet' do
