@@ -149,14 +149,19 @@ module UwsgiFleet
         "#{CTL} reread && #{CTL} update #{name} && #{CTL} restart #{name}"
       end
 
-      # Run once its file is gone: supervisor stops it (TERM: it finishes its batch) and forgets it.
-      def self.forwarder_forget(name)
-        "#{CTL} reread && #{CTL} update #{name}"
-      end
-
-      # Run while its file is still there: nothing (update stops it once the file is gone).
-      def self.forwarder_stop(_name)
-        nil
+      # Declares, in +dsl+ (a resource's action), what retires forwarder +name+
+      # from its file at +path+: the file goes, then supervisor stops the program
+      # (TERM: it finishes its batch) and forgets it.
+      def self.retire_forwarder(dsl, name, path)
+        forget = "#{CTL} reread && #{CTL} update #{name}"
+        dsl.file path do
+          action :delete
+          notifies :run, "execute[retire #{name}]", :immediately
+        end
+        dsl.execute "retire #{name}" do
+          command forget
+          action :nothing
+        end
       end
     end
 
@@ -250,13 +255,11 @@ module UwsgiFleet
         "#{CTL} daemon-reload && #{CTL} enable #{name} && #{CTL} restart #{name}"
       end
 
-      # Run while its unit file is still there: stop it (TERM: it finishes its batch) and disable it.
-      def self.forwarder_stop(name)
-        "#{CTL} disable --now #{name}"
-      end
-
-      def self.forwarder_forget(_name)
-        "#{CTL} daemon-reload"
+      # Declares, in +dsl+, what retires forwarder +name+: stopped (TERM: it
+      # finishes its batch) and disabled while its unit file is there, then the file goes.
+      def self.retire_forwarder(dsl, name, path)
+        dsl.service(name) { action %i(stop disable) }
+        dsl.file(path) { action :delete }
       end
     end
 

@@ -97,22 +97,10 @@ action_class do
     end
   end
 
-  # Stopped while its file is there (if its process manager needs that), the
-  # file removed, then the process manager forgets it.
+  # As its process manager retires a program (the forwarder finishes its batch).
   def remove_forwarder
     pm = forwarder_pm
-    name = pm.forwarder_name(new_resource.name)
-    if (stop = pm.forwarder_stop(name))
-      execute("stop #{name}") { command stop }
-    end
-    file pm.forwarder_file(new_resource.name) do
-      action :delete
-      notifies :run, "execute[forget #{name}]", :immediately
-    end
-    execute "forget #{name}" do
-      command pm.forwarder_forget(name)
-      action :nothing
-    end
+    pm.retire_forwarder(self, pm.forwarder_name(new_resource.name), pm.forwarder_file(new_resource.name))
   end
 end
 

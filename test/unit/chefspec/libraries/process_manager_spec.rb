@@ -181,19 +181,15 @@ describe UwsgiFleet::ProcessManager do
       expect(line.scan(/%+/).map(&:size)).to all(be_even)
     end
 
-    it 'is applied, stopped and forgotten by supervisorctl: update stops it once its file is gone' do
+    it 'is applied by supervisorctl, from its program file, after supervisord has started' do
       pm = described_class::Supervisor
       expect(pm.forwarder_apply('f')).to eq('supervisorctl reread && supervisorctl update f && supervisorctl restart f')
-      expect(pm.forwarder_stop('f')).to be_nil
-      expect(pm.forwarder_forget('f')).to eq('supervisorctl reread && supervisorctl update f')
       expect([pm::SERVICE, pm::FORWARDER_TEMPLATE]).to eq(%w(supervisor forwarder_program.conf.erb))
     end
 
-    it 'is applied, stopped and forgotten by systemctl: disabled while its unit file is there' do
+    it 'is applied by systemctl, from its unit file (systemd is init: nothing to start first)' do
       pm = described_class::Systemd
       expect(pm.forwarder_apply('f')).to eq('systemctl daemon-reload && systemctl enable f && systemctl restart f')
-      expect(pm.forwarder_stop('f')).to eq('systemctl disable --now f')
-      expect(pm.forwarder_forget('f')).to eq('systemctl daemon-reload')
       expect([pm::SERVICE, pm::FORWARDER_TEMPLATE]).to eq([nil, 'forwarder.service.erb'])
     end
 
