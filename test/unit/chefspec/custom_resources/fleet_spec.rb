@@ -157,6 +157,7 @@ describe 'uwsgi_fleet' do
           'instance_name' => 'uwsgi_fleet_api_{port}', 'upstream' => 'uwsgi_fleet_api', 'site_file' => site, 'threads' => 2,
           'max_conns' => 16, 'server_name' => 'api.example'
         )
+        expect(rendered(manifest)).to match_schema(:fleet)
       end
     end
 
@@ -398,6 +399,7 @@ describe 'uwsgi_fleet' do
     it 'names its units uwsgi-fleet-<name>@<port>.service in the manifest' do
       expect(JSON.parse(rendered(manifest))).to include('process_manager' => 'systemd', 'instance_prefix' => 'uwsgi-fleet-api',
                                                         'instance_name' => 'uwsgi-fleet-api@{port}.service')
+      expect(rendered(manifest)).to match_schema(:fleet)
     end
 
     it 'starts the instances as units of one template, then prunes them, around the nginx change' do
@@ -638,6 +640,7 @@ describe 'uwsgi_fleet' do
 
     it "names the store app's config in the manifest" do
       expect(JSON.parse(rendered('/etc/uwsgi_fleet/store/fleet.json'))['store_app_config']).to eq('/etc/uwsgi_fleet/store/store_app.json')
+      expect(rendered('/etc/uwsgi_fleet/store/fleet.json')).to match_schema(:fleet)
     end
   end
 

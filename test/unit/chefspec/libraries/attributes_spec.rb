@@ -56,7 +56,7 @@ describe UwsgiFleet::Attributes do
       with.each { |p, v| set_attr(attrs, p, v) }
       set_attr(attrs, path, value)
       lines = error_lines(validation_error(**facts))
-      line = "#{node_path(reported_as)} #{rule}; got #{got.inspect}"
+      line = "#{node_path(reported_as)} #{rule.respond_to?(:call) ? rule.call : rule}; got #{got.inspect}"
       only ? expect(lines).to(eq([line])) : expect(lines).to(include(line))
     end
   end
@@ -316,7 +316,7 @@ describe UwsgiFleet::Attributes do
     end
 
     context 'process_manager' do
-      rejects %w(web process_manager), 'upstart', 'must be one of supervisor, systemd'
+      rejects %w(web process_manager), 'upstart', -> { "must be one of #{UwsgiFleet::ProcessManager.names.join(', ')}" }
       rejects %w(web process_manager), 'systemd', 'must be supervisor on this node: systemd is not its init (PID 1)', systemd: false
       accepts %w(web process_manager), 'systemd', systemd: true
     end

@@ -54,6 +54,11 @@ describe UwsgiFleet::ProcessManager do
       expect(UwsgiFleet::Validation::FLEET[:process_manager].error(:process_manager, 'upstart')).to be_nil
     end
 
+    it 'ships supervisor (the default) and systemd, registered first' do
+      expect(described_class.names.first(2)).to eq(%w(supervisor systemd))
+      expect(described_class::DEFAULT).to eq('supervisor')
+    end
+
     it 'is the list validation names' do
       error = UwsgiFleet::Validation::FLEET[:process_manager].error(:process_manager, 'runit')
       expect(error.rule).to eq("must be one of #{described_class.names.join(', ')}")

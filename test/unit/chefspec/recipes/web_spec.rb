@@ -270,6 +270,8 @@ describe 'uwsgi_fleet::web, converged' do
     expect(JSON.parse(rendered('/etc/uwsgi_fleet/fleet.json'))).to include('instance_prefix' => 'uwsgi_fleet_', 'upstream' => 'uwsgi_fleet',
                                                                            'store_app_config' => '/etc/uwsgi_fleet/store_app.json')
     expect(chef_run).to create_file('/etc/uwsgi_fleet/store_app.json')
+    expect(rendered('/etc/uwsgi_fleet/fleet.json')).to match_schema(:fleet)
+    expect(rendered('/etc/uwsgi_fleet/store_app.json')).to match_schema(:store_app)
     expect(chef_run).to create_remote_directory('/opt/uwsgi_fleet/store_app')
     expect(chef_run).to create_directory('/var/spool/uwsgi_fleet').with(owner: 'uwsgi_fleet', mode: '0750')
   end
