@@ -934,7 +934,7 @@ describe 'uwsgi_fleet' do
       expect(chef_run.find_resources(:file).select { |f| f.name == manifest }.map(&:action)).to eq([%i(delete)])
     end
 
-    context "when the manifest is of a release before manifest_version (unversioned)" do
+    context 'when the manifest is of a release before manifest_version (unversioned)' do
       let(:node_files) { { manifest => JSON.generate(previous.except('manifest_version', 'process_manager_commands', 'fifo', 'log')) } }
       let(:rewrite) { chef_run.find_resources(:file).find { |f| f.name == manifest && f.action == %i(create) } }
 

@@ -545,7 +545,7 @@ describe UwsgiFleet::Attributes do
 
     context 'max_envelope_size' do
       rule = "must be an nginx size from '1m' to '1g' (a Sentry event is up to 1 MB), or nil"
-      ['512k', '2g', 'big'].each { |size| rejects %w(app max_envelope_size), size, rule }
+      %w(512k 2g big).each { |size| rejects %w(app max_envelope_size), size, rule }
       rejects %w(app max_envelope_size), '1m', 'must be at least max_event_bytes (2097152)', with: { %w(app max_event_bytes) => 2_097_152 }
       accepts %w(app max_envelope_size), '1g'
       accepts %w(app max_envelope_size), nil

@@ -68,7 +68,7 @@ describe UwsgiFleet::ProcessManager do
   describe '#commands (the manifest\'s process_manager_commands)' do
     let(:schema) { JSON.parse(File.read(UwsgiFleetSpec::SCHEMAS[:fleet]))['$defs']['process_manager_commands'] }
 
-    it "has every command the schema requires, for each registered process manager" do
+    it 'has every command the schema requires, for each registered process manager' do
       described_class.names.each do |name|
         expect(described_class.for(name, instance_prefix: 'p').commands.keys).to match_array(schema['required'])
       end
