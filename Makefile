@@ -33,7 +33,7 @@ apt_install  = test "$$(dpkg-query -W -f='$${db:Status-Abbrev}\n' $(1) 2>/dev/nu
 	done; $(APT_GET) install -y -qq $(1); }
 APT_TEST    := python3-pytest python3-testinfra python3-yaml python3-sentry-sdk python3-matplotlib \
                iproute2 procps curl systemd-container debootstrap apt-cacher-ng iptables openssh-client \
-               python3-brotli zstd chromium redis-server python3-redis
+               python3-brotli zstd chromium redis-server python3-redis python3-jsonschema
 # What `make bench` needs beyond the converged node; the node smoke installs the same list.
 APT_BENCH   := gunicorn python3-pytest python3-matplotlib procps
 CHEF_CLIENT := $(CURDIR)/bin/chef-client

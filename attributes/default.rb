@@ -89,12 +89,19 @@ default['uwsgi_fleet']['app']['rate_limit']['events_per_second'] = 1000
 default['uwsgi_fleet']['app']['rate_limit']['burst'] = 2000
 # Cap on one event's decoded size: Relay's max_event_size (1 MiB). Parsing an event may use up
 # to 16x this, so it also bounds the memory of one request.
+# A literal, the same as UwsgiFleet::StoreApp::MAX_EVENT_BYTES (the resource's default; a spec holds them equal).
 default['uwsgi_fleet']['app']['max_event_bytes'] = 1_048_576
 # Cap on one attachment item's decoded size (the SDKs' own default, 20 MiB). The store keeps no
 # attachment: one over this is dropped and counted (invalid, too_large) and the event that came
 # with it is stored. Relay refuses the whole envelope instead, losing the event.
 # A literal, the same as UwsgiFleet::StoreApp::MAX_ATTACHMENT_BYTES (20 MiB; a spec holds them equal).
 default['uwsgi_fleet']['app']['max_attachment_bytes'] = 20_971_520
+# Cap on a whole envelope once decoded (Relay's max_envelope_size), an nginx size of at least
+# max_event_bytes; nil: ['web']['nginx']['client_max_body_size'], so that nginx and the app refuse
+# the same envelopes.
+default['uwsgi_fleet']['app']['max_envelope_size'] = nil
+# Trim each project's Redis stream (with a shared Redis) to about this many events; nil: not trimmed.
+default['uwsgi_fleet']['app']['stream_maxlen'] = nil
 # Simulated network hops (auth and quota lookups of the original); 0 = off. Used by the benchmark.
 default['uwsgi_fleet']['app']['simulated_hops'] = 0
 default['uwsgi_fleet']['app']['simulated_hop_ms'] = 2

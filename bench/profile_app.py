@@ -38,7 +38,7 @@ spool, key = tempfile.mkdtemp(dir="/dev/shm"), "0123456789abcdef0123456789abcdef
 with open("/etc/uwsgi_fleet/store_app.json") as f:
     config = dict(json.load(f), spool_dir=spool, simulated_hops=0, stream=None,
                   quota={"backend": "local", "state_file": os.path.join(spool, ".quota")},
-                  projects={"42": {"public_key": key}})
+                  projects={"42": {"public_key": key, "rate_limit": None}})
 post = floors.poster(wsgi.make_app(config, instance="profile"), "42",
                      f"Sentry sentry_key={key}, sentry_version=7, sentry_client=sentry.python/1.9.10")
 if a.without_id:

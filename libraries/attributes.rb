@@ -23,7 +23,8 @@ module UwsgiFleet
     STORE_APP = {
       user: %w(web user), projects: %w(app projects), spool_dir: %w(app spool_dir),
       rate_limit: %w(app rate_limit), max_event_bytes: %w(app max_event_bytes), max_attachment_bytes: %w(app max_attachment_bytes),
-      max_body_size: %w(web nginx client_max_body_size), simulated_hops: %w(app simulated_hops),
+      max_body_size: %w(web nginx client_max_body_size), max_envelope_size: %w(app max_envelope_size),
+      stream_maxlen: %w(app stream_maxlen), simulated_hops: %w(app simulated_hops),
       simulated_hop_ms: %w(app simulated_hop_ms), redis_url: %w(app redis url), quota_redis_url: %w(app redis quota_url),
       process_manager: %w(web process_manager)
     }.freeze
@@ -39,8 +40,6 @@ module UwsgiFleet
       # This fleet is the default server on :80, as Debian's default site is.
       default_server: true, remove_sites: ['/etc/nginx/sites-enabled/default']
     }.freeze
-    # 0.1.0's supervisor program names (uwsgi_fleet_<port>).
-    LEGACY_SUPERVISOR_PREFIX = 'uwsgi_fleet_'.freeze
 
     module_function
 
@@ -63,7 +62,9 @@ module UwsgiFleet
     # The fleet runs the app named by web.app, with the store app's config in its environment.
     def fleet_properties(attrs)
       props = properties(FLEET, attrs).merge(LEGACY_FLEET)
-      props[:instance_prefix] = LEGACY_SUPERVISOR_PREFIX if props[:process_manager] == 'supervisor'
+      # Under 0.1.0's process manager, 0.1.0's program names (uwsgi_fleet_<port>).
+      legacy = LegacyManifest::DEFAULTS_0_1_0
+      props[:instance_prefix] = legacy['program_prefix'] if props[:process_manager] == legacy['process_manager']
       # Anything but a Hash is left as it is, for the env rule to report.
       props[:env] = { 'STORE_APP_CONFIG' => LEGACY_STORE_APP[:config_path] }.merge(props[:env]) if props[:env].is_a?(Hash)
       props[:wsgi_file] = nil if props[:wsgi_file].to_s.empty?

@@ -47,18 +47,22 @@ module UwsgiFleet
         conf_dir: "/etc/uwsgi_fleet/#{name}", fifo_dir: "/var/lib/uwsgi_fleet/#{name}",
         log_dir: "/var/log/uwsgi_fleet/#{name}", upstream: "uwsgi_fleet_#{name}",
         site_file: "/etc/nginx/conf.d/uwsgi_fleet_#{name}.conf",
-        instance_prefix: process_manager == 'systemd' ? "uwsgi-fleet-#{name}" : "uwsgi_fleet_#{name}_"
+        instance_prefix: ProcessManager.instance_prefix(name, process_manager)
       }
     end
   end
 
   # One fleet's converge plan: +props+ are the uwsgi_fleet resource's
-  # properties (validated), +app+ what the instances run (see app_settings).
+  # properties (validated), with a store app's settings filled in
+  # (StoreApp.fleet_settings) when the fleet runs one.
   class FleetPlan
     # Seconds nginx leaves out an instance that refused a connection (max_fails=1):
     # a rolling restart waits this long after one instance serves again before it
     # takes the next down, or nginx could find none to send a request to.
     FAIL_TIMEOUT = 2
+
+    # The version of the manifest this plan writes (fleet.schema.json's manifest_version).
+    MANIFEST_VERSION = 1
 
     attr_reader :name, :props, :ports, :process_manager
 
@@ -66,7 +70,7 @@ module UwsgiFleet
       @props = props
       @name = props[:name]
       @ports = Fleet.ports(props[:base_port], Fleet.instance_count(props[:processes], cpus))
-      @process_manager = ProcessManager.for(self)
+      @process_manager = ProcessManager.for(props[:process_manager], instance_prefix: props[:instance_prefix])
     end
 
     def [](key)
@@ -126,16 +130,21 @@ module UwsgiFleet
     end
 
     # What uwsgi-fleetctl, the specs and the benchmark read about this fleet
-    # (no secrets). Every name and path here is computed in this file once.
+    # (no secrets): exactly fleet.schema.json. Every derived fact is computed
+    # here once, so no reader recomputes a rule.
     def manifest
       {
+        'manifest_version' => MANIFEST_VERSION,
         'name' => name,
         'process_manager' => props[:process_manager],
+        'process_manager_commands' => process_manager.commands,
         'ports' => ports,
         # Names and files of the instances, as formats with {port} (uwsgi-fleetctl fills them in).
         'instance_prefix' => props[:instance_prefix],
         'instance_name' => process_manager.instance_name('{port}'),
         'instance_file' => process_manager.instance_file('{port}'),
+        'fifo' => fifo('{port}'),
+        'log' => log('{port}'),
         'bind_address' => props[:bind_address],
         'threads' => props[:threads],
         'max_conns' => max_conns,

@@ -14,12 +14,15 @@ module UwsgiFleet
 
   # The Debian packages a web node runs on.
   module Packages
-    # iproute2: `uwsgi-fleetctl summary` lists the node's addresses with `ip`;
-    # python3-jsonschema: uwsgi-fleetctl checks the manifest against fleet.schema.json.
+    # uwsgi-fleetctl, wherever it is installed: it checks the manifest it reads
+    # against fleet.schema.json.
+    FLEETCTL = %w(python3 python3-jsonschema).freeze
+    # iproute2: `uwsgi-fleetctl summary` lists the node's addresses with `ip`.
     # Each process manager adds its own (ProcessManager::*::PACKAGES).
-    FLEET = %w(nginx uwsgi-core uwsgi-plugin-python3 python3 python3-jsonschema iproute2).freeze
-    # The store app decodes br and zstd bodies through these (ctypes).
-    STORE_APP = %w(python3 libbrotli1 libzstd1).freeze
+    FLEET = (%w(nginx uwsgi-core uwsgi-plugin-python3 iproute2) + FLEETCTL).freeze
+    # The store app decodes br and zstd bodies through these (ctypes), and checks
+    # its config against config.schema.json.
+    STORE_APP = %w(python3 python3-jsonschema libbrotli1 libzstd1).freeze
     APT_LISTS = '/var/lib/apt/lists'.freeze
     # How long a converge waits for another apt (unattended-upgrades on a fresh
     # image): `apt-get update` retried every 10 s for 5 min, the install

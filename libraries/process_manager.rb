@@ -3,34 +3,117 @@
 # Library:: process_manager
 #
 # How an instance runs, in one place per process manager: its name, its file,
-# how it is stopped, and which instances a node already has. The resources
-# uwsgi_fleet_supervisor_instances and uwsgi_fleet_systemd_instances converge
-# them; uwsgi-fleetctl (Python) drives them at run time from the manifest.
+# how it is stopped, the commands uwsgi-fleetctl drives it with (written into
+# the manifest), which instances a node already has, and the store app's
+# forwarder. The resource a class names (RESOURCE) converges the instances;
+# uwsgi-fleetctl (Python) drives them at run time from the manifest's commands.
+#
+# A class knows only plain values (the fleet's instance prefix, a command's
+# arguments): FleetPlan asks it, never the other way round.
+# documentation/process_managers.md says what a class provides.
 module UwsgiFleet
   module ProcessManager
-    def self.for(plan)
-      named(plan[:process_manager]).new(plan)
+    # What a fleet or a store app runs under when nothing says otherwise.
+    DEFAULT = 'supervisor'.freeze
+    # In the manifest's commands, an instance's name (uwsgi-fleetctl fills it in).
+    NAME = '{name}'.freeze
+
+    # name => class. A wrapper cookbook may register its own (a library of its
+    # own, loaded after this one): validation and the fleet resource read this.
+    @registry ||= {}
+
+    def self.register(name, klass)
+      @registry[name] = klass
     end
 
-    def self.named(process_manager)
-      { 'supervisor' => Supervisor, 'systemd' => Systemd }.fetch(process_manager)
+    def self.names
+      @registry.keys
+    end
+
+    # The class of +name+, or nil for a process manager nobody registered.
+    def self.registered(name)
+      @registry[name]
+    end
+
+    def self.named(name)
+      @registry.fetch(name)
+    end
+
+    # The process manager of a fleet whose instances are named from +instance_prefix+.
+    def self.for(name, instance_prefix:)
+      named(name).new(instance_prefix)
+    end
+
+    # The default instance prefix of fleet +name+ under +process_manager+
+    # (an unknown one, which validation reports, gets the default's).
+    def self.instance_prefix(name, process_manager)
+      (registered(process_manager) || named(DEFAULT)).instance_prefix(name)
+    end
+
+    # What every process manager shares: its instance prefix and the patterns
+    # of its instance files.
+    class Base
+      attr_reader :prefix
+
+      def initialize(prefix)
+        @prefix = prefix
+      end
+
+      # Nothing stops it on any node (a class that needs something says what).
+      def self.node_error(*)
+        nil
+      end
+
+      # Unit and program files expand %: a literal % is doubled.
+      def self.escape(value)
+        value.gsub('%', '%%')
+      end
+
+      def escape(value)
+        self.class.escape(value)
+      end
+
+      # Ports of this fleet's instance files in +dir+ whose names match +format+
+      # (a format with {port}).
+      def ports_in(dir, format)
+        before, after = format.split('{port}', 2).map { |part| Regexp.escape(part) }
+        pattern = /\A#{before}(\d+)#{after}\z/
+        Dir.glob(::File.join(dir, "*#{::File.extname(format)}")).filter_map { |f| ::File.basename(f)[pattern, 1]&.to_i }.sort
+      end
+
+      # How uwsgi-fleetctl and the tests drive an instance (fleet.schema.json's
+      # process_manager_commands): the class's COMMANDS.
+      def commands
+        self.class::COMMANDS
+      end
     end
 
     # One supervisor program per instance: `supervisorctl update NAME` adds or
     # removes one program without touching the others (numprocs would restart all).
-    class Supervisor
+    class Supervisor < Base
       CONF_DIR = '/etc/supervisor/conf.d'.freeze
       PACKAGES = %w(supervisor).freeze
       RESOURCE = :uwsgi_fleet_supervisor_instances
+      # The daemon that must run before any program does.
+      SERVICE = 'supervisor'.freeze
+      CTL = 'supervisorctl'.freeze
+      COMMANDS = {
+        'ready' => [CTL, 'pid'],
+        'pid' => [CTL, 'pid', NAME],
+        'start' => [[CTL, 'start', NAME]],
+        'stop' => [[CTL, 'stop', NAME]],
+        'restart' => [[CTL, 'restart', NAME]],
+        # update adds, restarts (a changed file) or removes (a deleted file) one program.
+        'apply' => [[CTL, 'reread'], [CTL, 'update', NAME]],
+      }.freeze
+      FORWARDER_TEMPLATE = 'forwarder_program.conf.erb'.freeze
 
-      attr_reader :plan
-
-      def initialize(plan)
-        @plan = plan
+      def self.instance_prefix(fleet)
+        "uwsgi_fleet_#{fleet}_"
       end
 
       def instance_name(port)
-        "#{plan[:instance_prefix]}#{port}"
+        "#{prefix}#{port}"
       end
 
       def instance_file(port)
@@ -39,13 +122,7 @@ module UwsgiFleet
 
       # Ports of this fleet's program files on the node (supervisor reads all of CONF_DIR).
       def present_ports(conf_dir = CONF_DIR)
-        pattern = /\A#{Regexp.escape(plan[:instance_prefix])}(\d+)\.conf\z/
-        Dir.glob(::File.join(conf_dir, '*.conf')).filter_map { |f| ::File.basename(f)[pattern, 1]&.to_i }.sort
-      end
-
-      # Supervisor expands %(name)s in command= and directory=: a literal % is doubled.
-      def self.escape(value)
-        value.gsub('%', '%%')
+        ports_in(conf_dir, instance_file('{port}').delete_prefix("#{CONF_DIR}/"))
       end
 
       # command= from arguments: split like a shell, then expanded.
@@ -53,12 +130,9 @@ module UwsgiFleet
         escape(UwsgiCommand.shell_words(args))
       end
 
-      def escape(value)
-        self.class.escape(value)
-      end
-
-      def command(port)
-        self.class.command_line(plan.uwsgi_args(port))
+      # The program's command= for the instance run with +args+.
+      def command(args)
+        self.class.command_line(args)
       end
 
       # A store app's forwarder (one long-running program next to the instances).
@@ -69,28 +143,65 @@ module UwsgiFleet
       def self.forwarder_file(app)
         ::File.join(CONF_DIR, "#{forwarder_name(app)}.conf")
       end
+
+      # Start or restart the forwarder as its file says (its config and code are read at start).
+      def self.forwarder_apply(name)
+        "#{CTL} reread && #{CTL} update #{name} && #{CTL} restart #{name}"
+      end
+
+      # Declares, in +dsl+ (a resource's action), what retires forwarder +name+
+      # from its file at +path+: the file goes, then supervisor stops the program
+      # (TERM: it finishes its batch) and forgets it.
+      def self.retire_forwarder(dsl, name, path)
+        forget = "#{CTL} reread && #{CTL} update #{name}"
+        dsl.file path do
+          action :delete
+          notifies :run, "execute[retire #{name}]", :immediately
+        end
+        dsl.execute "retire #{name}" do
+          command forget
+          action :nothing
+        end
+      end
     end
 
     # One systemd template unit per fleet, <prefix>@.service, and one enabled
     # instance <prefix>@<port>.service per port.
-    class Systemd
+    class Systemd < Base
       UNIT_DIR = '/etc/systemd/system'.freeze
       WANTS_DIR = ::File.join(UNIT_DIR, 'multi-user.target.wants').freeze
       PACKAGES = [].freeze
       RESOURCE = :uwsgi_fleet_systemd_instances
+      # systemd is init: nothing to start first.
+      SERVICE = nil
+      CTL = 'systemctl'.freeze
+      COMMANDS = {
+        # systemd answers whenever the node is up.
+        'ready' => nil,
+        'pid' => [CTL, 'show', '--property=MainPID', '--value', NAME],
+        'start' => [[CTL, 'start', NAME]],
+        'stop' => [[CTL, 'stop', NAME]],
+        'restart' => [[CTL, 'restart', NAME]],
+        # Chef's service resources enable, start and stop the instances.
+        'apply' => nil,
+      }.freeze
+      FORWARDER_TEMPLATE = 'forwarder.service.erb'.freeze
       # The unit file stands for every port: the arguments are built with this
       # token for the port, then it becomes systemd's %i. No property may hold
       # a newline, so the token cannot come from the operator.
       PORT_TOKEN = "\nport\n".freeze
 
-      attr_reader :plan
+      def self.instance_prefix(fleet)
+        "uwsgi-fleet-#{fleet}"
+      end
 
-      def initialize(plan)
-        @plan = plan
+      # Only where systemd is init (PID 1).
+      def self.node_error(systemd:)
+        'must be supervisor on this node: systemd is not its init (PID 1)' unless systemd
       end
 
       def template_name
-        "#{plan[:instance_prefix]}@.service"
+        "#{prefix}@.service"
       end
 
       def template_file
@@ -98,7 +209,7 @@ module UwsgiFleet
       end
 
       def instance_name(port)
-        "#{plan[:instance_prefix]}@#{port}.service"
+        "#{prefix}@#{port}.service"
       end
 
       # Instances share the template unit.
@@ -108,17 +219,11 @@ module UwsgiFleet
 
       # Ports of this fleet's enabled instances on the node.
       def present_ports(wants_dir = WANTS_DIR)
-        pattern = /\A#{Regexp.escape(plan[:instance_prefix])}@(\d+)\.service\z/
-        Dir.glob(::File.join(wants_dir, '*.service')).filter_map { |f| ::File.basename(f)[pattern, 1]&.to_i }.sort
+        ports_in(wants_dir, instance_name('{port}'))
       end
 
-      # Unit file settings expand %specifiers: a literal % is doubled. ExecStart=
-      # also expands $VARIABLES and unquotes "..." itself (see quote).
-      def self.escape(value)
-        value.gsub('%', '%%')
-      end
-
-      # One ExecStart= argument: quoted, with %, $, \ and " escaped.
+      # One ExecStart= argument: quoted, with %, $, \ and " escaped (ExecStart=
+      # also expands $VARIABLES and unquotes "..." itself).
       def self.quote(arg)
         %("#{escape(arg).gsub('$', '$$').gsub('\\', '\\\\\\\\').gsub('"', '\\"')}")
       end
@@ -128,8 +233,14 @@ module UwsgiFleet
         args.map { |arg| quote(arg) }.join(' ')
       end
 
-      def escape(value)
-        self.class.escape(value)
+      # The template's ExecStart=, from the arguments of the instance on PORT_TOKEN.
+      def command(args)
+        self.class.command_line(args).gsub(PORT_TOKEN, '%i')
+      end
+
+      # Paths with the port in them, for the unit file (%i, escaped like the rest).
+      def per_port(path_with_token)
+        escape(path_with_token).gsub(escape(PORT_TOKEN), '%i')
       end
 
       def self.forwarder_name(app)
@@ -140,14 +251,19 @@ module UwsgiFleet
         ::File.join(UNIT_DIR, forwarder_name(app))
       end
 
-      def command
-        self.class.command_line(plan.uwsgi_args(PORT_TOKEN)).gsub(PORT_TOKEN, '%i')
+      def self.forwarder_apply(name)
+        "#{CTL} daemon-reload && #{CTL} enable #{name} && #{CTL} restart #{name}"
       end
 
-      # Paths with the port in them, for the unit file (%i, escaped like the rest).
-      def per_port(path_with_token)
-        escape(path_with_token).gsub(escape(PORT_TOKEN), '%i')
+      # Declares, in +dsl+, what retires forwarder +name+: stopped (TERM: it
+      # finishes its batch) and disabled while its unit file is there, then the file goes.
+      def self.retire_forwarder(dsl, name, path)
+        dsl.service(name) { action %i(stop disable) }
+        dsl.file(path) { action :delete }
       end
     end
+
+    register 'supervisor', Supervisor
+    register 'systemd', Systemd
   end
 end

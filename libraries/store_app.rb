@@ -23,6 +23,16 @@ module UwsgiFleet
     # (the SDKs drop larger ones before sending). Over it the app drops the item, counts it
     # (invalid, too_large) and keeps the event that came with it; Relay would refuse the envelope.
     MAX_ATTACHMENT_BYTES = 20 * 1024**2
+    # One event once decoded: Relay's max_event_size. The one default of it: the resource's
+    # (attributes/default.rb repeats it as a literal for test/integration/expected.py; a spec
+    # holds them equal); the app has none (store_app.json always carries it).
+    MAX_EVENT_BYTES = 1024**2
+    # The version of the config this library writes (config.schema.json's config_version).
+    CONFIG_VERSION = 1
+    # The quota's Redis timeout, the forwarder's batch and how long it remembers an event id.
+    QUOTA_TIMEOUT_MS = 50
+    STREAM_BATCH = 100
+    STREAM_DEDUP_SECONDS = 3600
 
     module_function
 
@@ -47,25 +57,35 @@ module UwsgiFleet
       !redis_url.nil?
     end
 
-    # The app's JSON config (+props+: the resource's validated properties). The
-    # app trusts it: every value was checked by Validation.store_app_errors.
+    # The app's JSON config (+props+: the resource's validated properties):
+    # exactly config.schema.json, every key written (the app has no defaults).
+    # The app trusts the values: every one was checked by Validation.store_app_errors.
     def config(props, projects:)
       {
+        'config_version' => CONFIG_VERSION,
+        # A project's own limit, else the app's: validation gives every project one, so the
+        # schema's null (no limit) is never written today.
         'projects' => projects.sort.to_h.transform_values do |project|
-          { 'public_key' => project['public_key'], 'rate_limit' => (project['rate_limit'] || props[:rate_limit]).to_h }
+          { 'public_key' => project['public_key'], 'rate_limit' => (project['rate_limit'] || props[:rate_limit])&.to_h }
         end,
         'spool_dir' => props[:spool_dir],
-        # One size for the body as nginx passes it and for the envelope once decoded: an
-        # identity envelope nginx lets through is never refused by the app.
+        'quota' => quota(props),
+        'stream' => stream(props),
         'max_body_bytes' => Sizes.to_bytes(props[:max_body_size]),
-        'max_envelope_bytes' => Sizes.to_bytes(props[:max_body_size]),
         'max_event_bytes' => props[:max_event_bytes],
+        'max_envelope_bytes' => max_envelope_bytes(props),
         'max_attachment_bytes' => props[:max_attachment_bytes],
         'simulated_hops' => props[:simulated_hops],
         'simulated_hop_ms' => props[:simulated_hop_ms],
-        'quota' => quota(props),
-        'stream' => stream(props),
       }
+    end
+
+    # A whole envelope once decoded: max_envelope_size, else the body's size (so that an
+    # identity envelope nginx lets through is never refused by the app), and never below
+    # one event (an event the app takes always fits its envelope).
+    def max_envelope_bytes(props)
+      return Sizes.to_bytes(props[:max_envelope_size]) if props[:max_envelope_size]
+      [Sizes.to_bytes(props[:max_body_size]), props[:max_event_bytes]].max
     end
 
     # Where the projects' buckets live (who shares them: documentation/uwsgi_fleet_store_app.md,
@@ -74,14 +94,16 @@ module UwsgiFleet
       local = { 'backend' => 'local', 'state_file' => ::File.join(props[:spool_dir], '.quota') }
       return local unless props[:quota_backend] == 'redis'
       local.merge('backend' => 'redis', 'url' => with_password(props[:quota_redis_url], props), 'key_prefix' => QUOTA_PREFIX,
-                  'timeout_ms' => 50)
+                  'timeout_ms' => QUOTA_TIMEOUT_MS)
     end
 
-    # Where the forwarder moves accepted events: a Redis stream per project.
+    # Where the forwarder moves accepted events: a Redis stream per project (null: none).
     def stream(props)
       return unless props[:forward_events]
-      { 'url' => with_password(props[:redis_url], props), 'key_prefix' => STREAM_PREFIX, 'batch' => 100,
-        'status_file' => ::File.join(props[:spool_dir], '.forwarder-status.json'), 'dedup_seconds' => 3600 }
+      { 'url' => with_password(props[:redis_url], props), 'key_prefix' => STREAM_PREFIX, 'batch' => STREAM_BATCH,
+        'status_file' => ::File.join(props[:spool_dir], '.forwarder-status.json'), 'dedup_seconds' => STREAM_DEDUP_SECONDS,
+        # nil: the stream is not trimmed.
+        'maxlen' => props[:stream_maxlen] }
     end
 
     # redis://:<password>@host:port/db (the config is 0640 root:<user>), the

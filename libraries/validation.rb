@@ -21,12 +21,11 @@ module UwsgiFleet
     # A rule for one value: what it must be (for the message) and the check.
     Rule = Struct.new(:allowed, :check) do
       def error(path, value)
-        Error.new(Array(path), allowed, value) unless check.call(value)
+        Error.new(Array(path), allowed.respond_to?(:call) ? allowed.call : allowed, value) unless check.call(value)
       end
     end
 
     BALANCE_METHODS = %w(least_conn round_robin random_two ip_hash).freeze
-    PROCESS_MANAGERS = %w(supervisor systemd).freeze
     # Fleet and app names end up in file, program, unit and upstream names.
     NAME = /\A[a-z][a-z0-9_]{0,30}\z/.freeze
     UPSTREAM = /\A[a-z][a-z0-9_]{0,62}\z/.freeze
@@ -59,6 +58,12 @@ module UwsgiFleet
 
     def one_of(values)
       Rule.new("must be one of #{values.join(', ')}", ->(v) { values.include?(v) })
+    end
+
+    # One of the process managers registered when the value is checked: a
+    # wrapper cookbook's library may add one after this file is loaded.
+    def process_manager
+      Rule.new(-> { "must be one of #{ProcessManager.names.join(', ')}" }, ->(v) { ProcessManager.names.include?(v) })
     end
 
     def pattern(regex, allowed)
@@ -125,7 +130,7 @@ module UwsgiFleet
                      ->(v) { v.is_a?(String) && USER_NAME.match?(v) && v != 'root' }),
       buffer_size: int(4096, 65_535),
       harakiri: int(1, 3600),
-      process_manager: one_of(PROCESS_MANAGERS),
+      process_manager: process_manager,
       store_app: optional(pattern(NAME, 'must be the name of a uwsgi_fleet_store_app')),
       app_module: optional(pattern(PYTHON_MODULE, 'must look like package.module or package.module:callable')),
       wsgi_file: optional(absolute_path),
@@ -179,6 +184,8 @@ module UwsgiFleet
       max_event_bytes: int(MIB, 20 * MIB),
       max_attachment_bytes: int(MIB, 1024 * MIB),
       max_body_size: NGINX_SIZE,
+      max_envelope_size: optional(NGINX_SIZE),
+      stream_maxlen: optional(Rule.new('must be an integer of at least 1', ->(v) { v.is_a?(Integer) && v >= 1 })),
       simulated_hops: int(0, 10),
       simulated_hop_ms: number(0, 1000),
       install_dir: directory_path,
@@ -190,7 +197,7 @@ module UwsgiFleet
       redis_password: optional(REDIS_PASSWORD),
       quota_backend: one_of(%w(local redis)),
       forward_events: boolean,
-      process_manager: one_of(PROCESS_MANAGERS),
+      process_manager: process_manager,
     }.freeze
 
     BALANCER = {
@@ -232,10 +239,14 @@ module UwsgiFleet
       sources = props.values_at(:store_app, :app_module, :wsgi_file).compact
       errors << Error.new([:app_module], 'and wsgi_file (or a store_app): exactly one of them must be set',
                           props.slice(:store_app, :app_module, :wsgi_file).compact) unless sources.size == 1
-      if props[:process_manager] == 'systemd' && !systemd
-        errors << Error.new([:process_manager], 'must be supervisor on this node: systemd is not its init (PID 1)', 'systemd')
-      end
+      errors << process_manager_node_error(props[:process_manager], systemd)
       errors.compact
+    end
+
+    # What this node says about a process manager (systemd: it must be init).
+    def process_manager_node_error(name, systemd)
+      reason = ProcessManager.registered(name)&.node_error(systemd: systemd)
+      Error.new([:process_manager], reason, name) if reason
     end
 
     # The sustained bound cannot exceed the burst one: it is what a request
@@ -274,9 +285,8 @@ module UwsgiFleet
       errors = STORE_APP.map { |key, rule| rule.error(key, props[key]) }
       errors << name_error(props[:name])
       errors.concat(redis_use_errors(props))
-      if props[:process_manager] == 'systemd' && props[:forward_events] == true && !systemd
-        errors << Error.new([:process_manager], 'must be supervisor on this node: systemd is not its init (PID 1)', 'systemd')
-      end
+      errors << envelope_error(props)
+      errors << process_manager_node_error(props[:process_manager], systemd) if props[:forward_events] == true
       projects = props[:projects]
       if projects.is_a?(Hash)
         projects.each { |id, project| errors.concat(project_errors(id, project)) }
@@ -284,6 +294,15 @@ module UwsgiFleet
         errors << Error.new([:projects], "must map a project id to { 'public_key' => '<32 hex>' }", projects)
       end
       errors.compact
+    end
+
+    # A whole envelope holds at least one event: the app could never take an
+    # event its envelope cap refuses.
+    def envelope_error(props)
+      event, size = props.values_at(:max_event_bytes, :max_envelope_size)
+      # Unset: at least one event by its default (StoreApp.max_envelope_bytes); a bad value is reported by its own rule.
+      return unless size && NGINX_SIZE.check.call(size) && STORE_APP[:max_event_bytes].check.call(event)
+      Error.new([:max_envelope_size], "must be at least max_event_bytes (#{event})", size) if Sizes.to_bytes(size) < event
     end
 
     # The Redis settings depend on each other: a backend or a stream needs a URL and a password.

@@ -65,7 +65,7 @@ action_class do
 end
 
 action :create do
-  install_packages(%w(nginx python3))
+  install_packages(%w(nginx) + UwsgiFleet::Packages::FLEETCTL)
   install_fleetctl
   test_nginx_candidate
   nginx_go_live

@@ -34,7 +34,7 @@ property :buffer_size, Integer, default: 65_535,
                                 description: "uWSGI's request header buffer, 4096-65535 (65535 is above anything nginx forwards)"
 property :harakiri, Integer, default: 60,
                              description: 'Seconds before uWSGI kills a stuck request (1-3600); a stop waits this long + 5 s'
-property :process_manager, String, default: 'supervisor',
+property :process_manager, String, default: UwsgiFleet::ProcessManager::DEFAULT,
                                    description: "What runs the instances: 'supervisor' (a program per instance) or 'systemd' (a template unit)"
 
 # -- the app -----------------------------------------------------------------
@@ -126,8 +126,7 @@ def node_errors
     errors << UwsgiFleet::Validation::Error.new([:user], "must be the store app's user (#{app.user}): it reads its config and spool", user) if app && app.user != user
     errors << body_size_error(app) if app
   end
-  # (0.1.0's manifest has no process_manager: it ran supervisor only.)
-  running = existing_manifest&.fetch('process_manager', 'supervisor')
+  running = (manifest = existing_manifest) && UwsgiFleet::LegacyManifest.process_manager(manifest)
   if running && running != process_manager
     errors << UwsgiFleet::Validation::Error.new([:process_manager], "is not what the fleet runs under on this node (#{running}): " \
                                                                     'delete the fleet first (action :delete), then create it', process_manager)
@@ -170,19 +169,10 @@ action_class do
     end
   end
 
-  # For :delete: the fleet as the node has it (its manifest), whatever the
-  # resource's other properties say.
+  # For :delete: the fleet as the node has it (its manifest, of any version),
+  # whatever the resource's other properties say.
   def existing_plan
-    m = new_resource.existing_manifest
-    # 0.1.0's manifest: supervisor only, program_prefix, and its FIFOs, logs and
-    # nginx config in shared places; its own defaults stand in (never a shared parent).
-    legacy = !m.key?('process_manager')
-    defaults = UwsgiFleet::Fleet.named_defaults(new_resource.name, m.fetch('process_manager', 'supervisor'))
-    props = { name: new_resource.name, conf_dir: new_resource.conf_dir, processes: m['ports'].size,
-              base_port: m['ports'].first || 1024, bind_address: m['bind_address'], threads: m['threads'],
-              user: m['user'], process_manager: m.fetch('process_manager', 'supervisor'),
-              instance_prefix: m['instance_prefix'] || m['program_prefix'], site_file: m['site_file'] || defaults[:site_file],
-              fifo_dir: legacy ? defaults[:fifo_dir] : m['fifo_dir'], log_dir: m['log_dir'] || defaults[:log_dir], env: {} }
+    props = UwsgiFleet::LegacyManifest.properties(new_resource.existing_manifest, new_resource.uwsgi_fleet_properties.merge(name: new_resource.name))
     UwsgiFleet::FleetPlan.new(props, cpus: 1)
   end
 
@@ -263,6 +253,11 @@ action :delete do
   if new_resource.existing_manifest
     fleet = existing_plan
     nginx_remove_site(fleet[:site_file])
+    # uwsgi-fleetctl, which retires the instances, reads version 1 only: an
+    # older manifest is rewritten first.
+    unless UwsgiFleet::LegacyManifest.current?(new_resource.existing_manifest)
+      file(fleet.manifest_path) { content fleet.manifest_json }
+    end
     instances(:stop, fleet)
     [fleet[:fifo_dir], fleet[:log_dir]].each do |dir|
       directory(dir) do

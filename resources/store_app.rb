@@ -21,7 +21,7 @@ property :spool_dir, String, default: lazy { |r| "/var/spool/uwsgi_fleet/#{r.nam
 property :rate_limit, Hash, default: { 'events_per_second' => 1000, 'burst' => 2000 },
                             description: "Rate limit of projects without their own: { 'events_per_second' => 0.001-1000000, 'burst' => 1-10000000 }, " \
                                                  'one bucket per project, whose sharing quota_backend sets'
-property :max_event_bytes, Integer, default: 1_048_576,
+property :max_event_bytes, Integer, default: UwsgiFleet::StoreApp::MAX_EVENT_BYTES,
                                     description: "Cap on an event's decoded size, 1-20 MiB (Relay's max_event_size is 1 MiB)"
 property :max_attachment_bytes, Integer, default: UwsgiFleet::StoreApp::MAX_ATTACHMENT_BYTES,
                                          description: 'Cap on one attachment item once decoded, 1 MiB-1 GiB (SDKs drop attachments over 20 MiB ' \
@@ -29,6 +29,12 @@ property :max_attachment_bytes, Integer, default: UwsgiFleet::StoreApp::MAX_ATTA
 property :max_body_size, String, default: UwsgiFleet::StoreApp::MAX_BODY_SIZE,
                                  description: "Cap on an envelope, as received and once decoded, an nginx size ('1m'-'1g'; Relay's max_envelope_size " \
                                               'is 100 MiB); a fleet that runs this app takes it as its client_max_body_size'
+property :max_envelope_size, [String, nil],
+                                             description: "Cap on a whole envelope once decoded, an nginx size ('1m'-'1g', at least max_event_bytes; " \
+                                                          "Relay's max_envelope_size); nil: max_body_size (at least max_event_bytes), so that the app " \
+                                                          'takes every identity envelope nginx lets through'
+property :stream_maxlen, [Integer, nil],
+                                        description: "Trim each project's Redis stream to about this many events (XADD MAXLEN ~), at least 1; nil: not trimmed"
 property :simulated_hops, Integer, default: 0,
                                    description: 'Simulated network hops (auth and quota lookups) per request, 0-10; for the benchmark'
 property :simulated_hop_ms, Numeric, default: 2,
@@ -52,7 +58,7 @@ property :quota_backend, String, default: lazy { |r| UwsgiFleet::StoreApp.quota_
                                                  "or 'redis' (every web node using it); see documentation/uwsgi_fleet_store_app.md, Rate limit"
 property :forward_events, [true, false], default: lazy { |r| UwsgiFleet::StoreApp.forwarding?(r.redis_url) },
                                          description: 'Run the forwarder, which moves accepted events into a Redis stream per project'
-property :process_manager, String, default: 'supervisor',
+property :process_manager, String, default: UwsgiFleet::ProcessManager::DEFAULT,
                                    description: "What runs the forwarder: 'supervisor' or 'systemd'"
 property :log_dir, String, default: lazy { |r| "/var/log/uwsgi_fleet/store_app_#{r.name}" },
                            description: "The forwarder's log: <log_dir>/forwarder.log"
@@ -72,53 +78,32 @@ action_class do
     UwsgiFleet::ProcessManager.named(new_resource.process_manager)
   end
 
-  # The forwarder as a supervisor program or a systemd unit, running as the app user.
+  # The forwarder as its process manager runs a long-lived program (a
+  # supervisor program, a systemd unit), running as the app user.
   def forwarder
     pm = forwarder_pm
     name = pm.forwarder_name(new_resource.name)
-    path = pm.forwarder_file(new_resource.name)
-    systemd = new_resource.process_manager == 'systemd'
-    template path do
+    service(pm::SERVICE) { action [:enable, :start] } if pm::SERVICE
+    template pm.forwarder_file(new_resource.name) do
       cookbook 'uwsgi_fleet'
-      source systemd ? 'forwarder.service.erb' : 'forwarder_program.conf.erb'
+      source pm::FORWARDER_TEMPLATE
       mode '0644'
       variables(app: new_resource.name, name: name, user: new_resource.user,
                 command: pm.command_line(UwsgiFleet::StoreApp.forwarder_args(props)),
                 directory: pm.escape(new_resource.install_dir), log: pm.escape(::File.join(new_resource.log_dir, 'forwarder.log')))
       notifies :run, "execute[apply #{name}]", :immediately
     end
-    apply_forwarder(name)
-  end
-
-  # Start or restart it as its file says (its config and code are read at start).
-  def apply_forwarder(name)
-    command = if new_resource.process_manager == 'systemd'
-                "systemctl daemon-reload && systemctl enable #{name} && systemctl restart #{name}"
-              else
-                "supervisorctl reread && supervisorctl update #{name} && supervisorctl restart #{name}"
-              end
+    # Start or restart it as its file says (its config and code are read at start).
     execute "apply #{name}" do
-      command command
+      command pm.forwarder_apply(name)
       action :nothing
     end
   end
 
+  # As its process manager retires a program (the forwarder finishes its batch).
   def remove_forwarder
-    name = forwarder_pm.forwarder_name(new_resource.name)
-    if new_resource.process_manager == 'systemd'
-      service(name) { action [:stop, :disable] }
-      file(forwarder_pm.forwarder_file(new_resource.name)) { action :delete }
-    else
-      # Its program file goes, then supervisor stops it (TERM: it finishes its batch) and forgets it.
-      file forwarder_pm.forwarder_file(new_resource.name) do
-        action :delete
-        notifies :run, "execute[retire #{name}]", :immediately
-      end
-      execute "retire #{name}" do
-        command "supervisorctl reread && supervisorctl update #{name}"
-        action :nothing
-      end
-    end
+    pm = forwarder_pm
+    pm.retire_forwarder(self, pm.forwarder_name(new_resource.name), pm.forwarder_file(new_resource.name))
   end
 end
 
@@ -174,7 +159,6 @@ action :create do
   if new_resource.forward_events
     root_directory(::File.dirname(new_resource.log_dir)) if UwsgiFleet::Paths.claim?(::File.dirname(new_resource.log_dir))
     safe_directory(new_resource.log_dir, owner: new_resource.user, mode: '0750')
-    service('supervisor') { action [:enable, :start] } if new_resource.process_manager == 'supervisor'
     forwarder
   elsif ::File.exist?(forwarder_pm.forwarder_file(new_resource.name))
     remove_forwarder

@@ -30,7 +30,7 @@ action_class do
 end
 
 action :start do
-  service 'supervisor' do
+  service pm.class::SERVICE do
     supports status: true
     action [:enable, :start]
     # supervisord starts its programs in the background; the action ends once they serve.
@@ -46,7 +46,7 @@ action :start do
       cookbook 'uwsgi_fleet'
       source 'supervisor_program.conf.erb'
       mode '0644'
-      variables(plan: plan, name: pm.instance_name(port), command: pm.command(port),
+      variables(plan: plan, name: pm.instance_name(port), command: pm.command(plan.uwsgi_args(port)),
                 directory: pm.escape(plan[:chdir]), log: pm.escape(plan.log(port)))
       notifies :run, "execute[apply #{port}]", :immediately
     end

@@ -29,8 +29,8 @@ action :start do
     cookbook 'uwsgi_fleet'
     source 'systemd_instance.service.erb'
     mode '0644'
-    variables(plan: plan, command: pm.command, directory: pm.escape(plan[:chdir]),
-              log: pm.per_port(plan.log(UwsgiFleet::ProcessManager::Systemd::PORT_TOKEN)))
+    variables(plan: plan, command: pm.command(plan.uwsgi_args(pm.class::PORT_TOKEN)), directory: pm.escape(plan[:chdir]),
+              log: pm.per_port(plan.log(pm.class::PORT_TOKEN)))
     notifies :run, 'execute[systemctl daemon-reload]', :immediately
     notifies :run, 'execute[restart the running instances one at a time]', :immediately
   end

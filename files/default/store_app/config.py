@@ -1,47 +1,20 @@
 """The store app's JSON config, as Chef renders it, as frozen dataclasses.
 
-Contract (issue 11, "each rule is written once"): Chef validates every value
-before it renders this file (libraries/validation.rb is the one place where
-the rules live: id and key formats, ranges, paths, how keys depend on each
-other).  This module does not check values again.  It only checks that the
-file has the shape Chef writes, and fails loudly, with a ConfigError naming
-the key, when it does not: a required key is missing, a value has the wrong
-JSON type, or a key is unknown (so a typo cannot fall back to a default).
-No ranges, no regular expressions, no rules between fields live here.
+Contract (issue 19, "the manifest is a contract"): config.schema.json, next
+to this file, is the file's shape, versioned (config_version).  Chef renders
+it (libraries/store_app.rb) and its specs check the rendering against the
+same schema; this module checks what it reads against it with jsonschema,
+and fails loudly, with a ConfigError naming the file and the JSON path of the
+offending key, when it does not match: a key is missing, of the wrong JSON
+type, or unknown.  Every key is required: the app has no defaults of its own
+(Chef's are the only ones).  Values are Chef's to judge
+(libraries/validation.rb holds every rule about a value, ranges between
+fields included); the schema's few bounds only keep a broken file out.
 
 The file is named by ``STORE_APP_CONFIG`` (default
 ``/etc/uwsgi_fleet/store_app.json``); the app reads it once per process.
-
-Shape.  Types are JSON types: "integer" is a number without a fraction,
-"number" any number, neither a boolean; * marks a required key::
-
-    {"projects"*: {"<project id>": {
-         "public_key"*: string,
-         "rate_limit": null | {"events_per_second"*: number,
-                               "burst"*: number}}},
-     "spool_dir"*: string,
-     "quota"*: {"backend"*: "local", "state_file"*: string}
-             | {"backend"*: "redis", "state_file"*: string, "url"*: string,
-                "key_prefix"*: string, "timeout_ms"*: number},
-     "stream": null | {"url"*: string, "key_prefix"*: string,
-                       "batch"*: integer, "status_file"*: string,
-                       "dedup_seconds"*: integer, "maxlen": null | integer},
-     "max_body_bytes": integer        (default 104857600),
-     "max_event_bytes": integer       (default 1048576),
-     "max_envelope_bytes": integer    (default max_body_bytes),
-     "max_attachment_bytes": integer  (default 20971520),
-     "simulated_hops": integer        (default 0),
-     "simulated_hop_ms": number       (default 2.0)}
-
-A project without ``rate_limit`` (or with null) has no limit.  quota.py says
-what the backends do, forwarder.py what the stream is.  The size caps (the
-defaults are Chef's; documentation/uwsgi_fleet_store_app.md, "Limits", says
-why these values): max_body_bytes caps the body as received (nginx's
-client_max_body_size), max_event_bytes
-one event once decoded (Relay's max_event_size, 1 MiB), max_envelope_bytes
-a whole decoded envelope (Relay's max_envelope_size; never below one
-event), max_attachment_bytes one attachment item once decoded (over it, the
-item is dropped and the rest of the envelope kept: envelope.py).
+quota.py says what the backends do, forwarder.py what the stream is; the
+schema's descriptions say what each size cap caps.
 """
 
 import json
@@ -74,9 +47,9 @@ class Project:
 class Quota:
     backend: str                     # "local" or "redis"
     state_file: str                  # the node's buckets (redis: its fallback)
-    url: Optional[str] = None        # redis only, from here down
-    key_prefix: Optional[str] = None
-    timeout_ms: Optional[float] = None
+    url: Optional[str]               # redis only, from here down (None: local)
+    key_prefix: Optional[str]
+    timeout_ms: Optional[float]
 
 
 @dataclass(frozen=True)
@@ -86,7 +59,7 @@ class Stream:
     batch: int
     status_file: str
     dedup_seconds: int
-    maxlen: Optional[int] = None
+    maxlen: Optional[int]
 
 
 @dataclass(frozen=True)
@@ -94,124 +67,116 @@ class Config:
     projects: Dict[str, Project]
     spool_dir: str
     quota: Quota
-    stream: Optional[Stream] = None
-    max_body_bytes: int = 100 * 1024 * 1024
-    max_event_bytes: int = 1024 * 1024
-    max_envelope_bytes: Optional[int] = None
-    max_attachment_bytes: int = 20 * 1024 * 1024
-    simulated_hops: int = 0
-    simulated_hop_ms: float = 2.0
+    stream: Optional[Stream]
+    max_body_bytes: int
+    max_event_bytes: int
+    max_envelope_bytes: int
+    max_attachment_bytes: int
+    simulated_hops: int
+    simulated_hop_ms: float
 
     @property
     def envelope_limit(self):
-        """Decoded size cap of a whole envelope (at least one event)."""
-        if self.max_envelope_bytes is not None:
-            return max(self.max_envelope_bytes, self.max_event_bytes)
-        return max(self.max_body_bytes, self.max_event_bytes)
+        """Decoded size cap of a whole envelope (Chef keeps it at least one
+        event: libraries/validation.rb, libraries/store_app.rb)."""
+        return self.max_envelope_bytes
 
 
 # -- the shape --------------------------------------------------------------
 
-STRING, INTEGER, NUMBER, OBJECT, NULL = "string", "integer", "number", \
-    "object", "null"
-_TYPES = {
-    STRING: lambda v: isinstance(v, str),
-    # bool is an int subclass in Python, but not a number in JSON.
-    INTEGER: lambda v: isinstance(v, int) and not isinstance(v, bool),
-    NUMBER: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    OBJECT: lambda v: isinstance(v, dict),
-    NULL: lambda v: v is None,
-}
-_REQUIRED = object()
-_QUOTA_KEYS = {
-    "local": {"backend": STRING, "state_file": STRING},
-    "redis": {"backend": STRING, "state_file": STRING, "url": STRING,
-              "key_prefix": STRING, "timeout_ms": NUMBER},
-}
+SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           "config.schema.json")
+_validator = None
+_validator_lock = threading.Lock()
 
 
-def _fields(raw, where, keys):
-    """The values of object ``raw`` at ``where``, by ``keys``: name ->
-    type, or (type or types, default) for an optional key."""
-    if not isinstance(raw, dict):
-        raise ConfigError("%s must be an object" % where)
-    unknown = sorted(set(raw) - set(keys))
-    if unknown:
-        raise ConfigError("%s: unknown key(s) %s"
-                          % (where, ", ".join(unknown)))
-    values = {}
-    for name, spec in keys.items():
-        kinds, default = spec if isinstance(spec, tuple) else (spec, _REQUIRED)
-        kinds = (kinds,) if isinstance(kinds, str) else kinds
-        if name not in raw:
-            if default is _REQUIRED:
-                raise ConfigError("%s: missing required key %r"
-                                  % (where, name))
-            values[name] = default
-            continue
-        value = raw[name]
-        if not any(_TYPES[kind](value) for kind in kinds):
-            raise ConfigError("%s.%s must be %s; got %s" % (
-                where, name, " or ".join(kinds), json.dumps(value)[:80]))
-        values[name] = value
-    return values
+def _schema_validator():
+    """The validator of config.schema.json, built on first use: importing
+    this module stays cheap for what never reads a config."""
+    global _validator
+    with _validator_lock:
+        if _validator is None:
+            import jsonschema
+            with open(SCHEMA_PATH, "rb") as f:
+                schema = json.load(f)
+            _validator = jsonschema.validators.validator_for(schema)(schema)
+        return _validator
 
 
-def _rate_limit(raw, where):
-    if raw is None:
-        return None
-    values = _fields(raw, where, {"events_per_second": NUMBER,
-                                  "burst": NUMBER})
-    return RateLimit(float(values["events_per_second"]),
-                     float(values["burst"]))
+def json_path(path):
+    """``$.projects["1"].public_key`` for the keys ``projects, 1, public_key``."""
+    return "$" + "".join(
+        "[%d]" % key if isinstance(key, int)
+        else ".%s" % key if key.isidentifier() else "[%s]" % json.dumps(key)
+        for key in path)
 
 
-def _project(raw, where):
-    values = _fields(raw, where, {"public_key": STRING,
-                                  "rate_limit": ((OBJECT, NULL), None)})
-    return Project(values["public_key"],
-                   _rate_limit(values["rate_limit"], where + ".rate_limit"))
+def _explain(error):
+    """[(JSON path, message)] of a schema error.  Inside a oneOf (null or an
+    object; one quota backend or the other) the branch the value was meant
+    for says more than "not valid under any": the branches of the value's
+    type whose consts (backend) match, by what all of them say."""
+    if not error.context:
+        return [(error.absolute_path, error.message)]
+    branches = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    depth = len(error.absolute_path)
+    consts = [sub for subs in branches.values() for sub in subs
+              if sub.validator == "const"]
+    meant = [subs for subs in branches.values() if not any(
+        sub in consts
+        or (sub.validator == "type" and len(sub.absolute_path) == depth)
+        for sub in subs)]
+    if not meant and len(consts) == len(branches) and len(
+            {tuple(c.absolute_path) for c in consts}) == 1:
+        return [(consts[0].absolute_path, "%s is not one of %s" % (
+            json.dumps(consts[0].instance),
+            ", ".join(json.dumps(c.validator_value) for c in consts)))]
+    said = [{(tuple(sub.absolute_path), sub.message): sub for sub in subs}
+            for subs in meant]
+    common = set.intersection(*map(set, said)) if said else set()
+    if not common:
+        return [(error.absolute_path, error.message)]
+    return [line for key in sorted(common) for line in _explain(said[0][key])]
 
 
-def _quota(raw):
-    backend = raw.get("backend") if isinstance(raw, dict) else None
-    if backend not in _QUOTA_KEYS:
-        raise ConfigError("quota.backend must be one of %s; got %s" % (
-            ", ".join(map(repr, sorted(_QUOTA_KEYS))), json.dumps(backend)))
-    values = _fields(raw, "quota", _QUOTA_KEYS[backend])
-    if "timeout_ms" in values:
-        values["timeout_ms"] = float(values["timeout_ms"])
-    return Quota(**values)
-
-
-def _stream(raw):
-    if raw is None:
-        return None
-    return Stream(**_fields(raw, "stream", {
-        "url": STRING, "key_prefix": STRING, "batch": INTEGER,
-        "status_file": STRING, "dedup_seconds": INTEGER,
-        "maxlen": ((INTEGER, NULL), None)}))
+def _shape_errors(raw):
+    """One line per way ``raw`` is not of config.schema.json's shape."""
+    errors = sorted(_schema_validator().iter_errors(raw),
+                    key=lambda e: list(map(str, e.absolute_path)))
+    return ["%s: %s" % (json_path(path), message[:200])
+            for error in errors for path, message in _explain(error)]
 
 
 def parse_config(raw):
     """Turn an already-decoded JSON document into a Config."""
-    if not isinstance(raw, dict):
-        raise ConfigError("top level must be a JSON object")
-    values = _fields(raw, "top level", {
-        "projects": OBJECT, "spool_dir": STRING, "quota": OBJECT,
-        "stream": ((OBJECT, NULL), None),
-        "max_body_bytes": (INTEGER, Config.max_body_bytes),
-        "max_event_bytes": (INTEGER, Config.max_event_bytes),
-        "max_envelope_bytes": (INTEGER, None),
-        "max_attachment_bytes": (INTEGER, Config.max_attachment_bytes),
-        "simulated_hops": (INTEGER, Config.simulated_hops),
-        "simulated_hop_ms": (NUMBER, Config.simulated_hop_ms)})
-    values["projects"] = {pid: _project(p, "projects[%s]" % json.dumps(pid))
-                          for pid, p in values["projects"].items()}
-    values["quota"] = _quota(values["quota"])
-    values["stream"] = _stream(values["stream"])
-    values["simulated_hop_ms"] = float(values["simulated_hop_ms"])
-    return Config(**values)
+    errors = _shape_errors(raw)
+    if errors:
+        raise ConfigError("; ".join(errors))
+    projects = {pid: Project(p["public_key"], _rate_limit(p["rate_limit"]))
+                for pid, p in raw["projects"].items()}
+    quota = raw["quota"]
+    stream = raw["stream"]
+    return Config(
+        projects=projects, spool_dir=raw["spool_dir"],
+        quota=Quota(quota["backend"], quota["state_file"], quota.get("url"),
+                    quota.get("key_prefix"),
+                    None if "timeout_ms" not in quota
+                    else float(quota["timeout_ms"])),
+        stream=None if stream is None else Stream(**stream),
+        max_body_bytes=raw["max_body_bytes"],
+        max_event_bytes=raw["max_event_bytes"],
+        max_envelope_bytes=raw["max_envelope_bytes"],
+        max_attachment_bytes=raw["max_attachment_bytes"],
+        simulated_hops=raw["simulated_hops"],
+        simulated_hop_ms=float(raw["simulated_hop_ms"]))
+
+
+def _rate_limit(raw):
+    if raw is None:
+        return None
+    return RateLimit(float(raw["events_per_second"]), float(raw["burst"]))
 
 
 def load_config(path):

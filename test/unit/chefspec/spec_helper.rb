@@ -113,6 +113,8 @@ module UwsgiFleetSpec
   end
 end
 
+require_relative 'support/schema'
+
 # The libraries are plain Ruby modules: load them for the pure unit specs, through
 # the same path Chef later requires them by, so they are loaded exactly once.
 Dir.glob(File.join(UwsgiFleetSpec::COOKBOOK_LINK, 'libraries', '*.rb')).sort.each { |lib| require lib }

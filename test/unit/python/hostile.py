@@ -184,8 +184,12 @@ def measure(app_dir, config, requests, timeout=120):
 
 
 def config(**overrides):
-    cfg = {"projects": {"1": {"public_key": KEY}}}
-    cfg.update(overrides)
+    """A whole config (the app has no defaults: support.config_dict's),
+    project 1 only; measure() fills in the spool and the quota."""
+    from support import config_dict
+    cfg = config_dict("", projects={"1": {"public_key": KEY}}, **overrides)
+    cfg.update(spool_dir=None)
+    del cfg["quota"]
     return cfg
 
 

@@ -27,19 +27,32 @@ _OMIT = object()
 
 
 def config_dict(spool_dir, **overrides):
-    """A raw config of Chef's shape: project 1 (no limit) and 2 (own key),
-    the node-local quota with its state file in the spool (a dot-file)."""
+    """A raw config of Chef's shape (config.schema.json: every key), project
+    1 and 2 (own keys, no limit), the node-local quota with its state file in
+    the spool (a dot-file), no stream.  Projects in ``overrides`` without a
+    rate_limit get none (null).  Without max_envelope_bytes, the envelope
+    cap is what Chef renders when max_envelope_size is unset: the body's
+    size, at least one event (libraries/store_app.rb)."""
     cfg = {
+        "config_version": 1,
         "projects": {"1": {"public_key": KEY},
                      "2": {"public_key": KEY2}},
         "spool_dir": str(spool_dir),
         "quota": local_quota(spool_dir),
+        "stream": None,
         "max_body_bytes": 2 * 1024 * 1024,
         "max_event_bytes": 20 * 1024 * 1024,
+        "max_attachment_bytes": 20 * 1024 * 1024,
         "simulated_hops": 0,
         "simulated_hop_ms": 2.0,
     }
     cfg.update(overrides)
+    cfg.setdefault("max_envelope_bytes",
+                   max(cfg["max_body_bytes"], cfg["max_event_bytes"]))
+    if isinstance(cfg["projects"], dict):
+        cfg["projects"] = {
+            pid: dict({"rate_limit": None}, **p) if isinstance(p, dict) else p
+            for pid, p in cfg["projects"].items()}
     return cfg
 
 

@@ -453,12 +453,12 @@ def written_status(tmp_path):
     """A status file as the forwarder writes it (its own write_status), as the
     app user, and the forwarder that wrote it."""
     from store_app import config, forwarder
+    from support import config_dict
     spool = tmp_path / "spool"
     spool.mkdir()
-    raw = {"projects": {}, "spool_dir": str(spool),
-           "quota": {"backend": "local", "state_file": str(spool / ".quota")},
-           "stream": {"url": "redis://127.0.0.1:1/0", "key_prefix": "ev:", "batch": 10,
-                      "status_file": str(tmp_path / ".forwarder-status.json"), "dedup_seconds": 60}}
+    raw = config_dict(spool, stream={"url": "redis://127.0.0.1:1/0", "key_prefix": "ev:", "batch": 10,
+                                     "status_file": str(tmp_path / ".forwarder-status.json"), "dedup_seconds": 60,
+                                     "maxlen": None})
     fwd = forwarder.Forwarder(config.parse_config(raw))
     fwd.status["redis_ok"] = True
     fwd.write_status()

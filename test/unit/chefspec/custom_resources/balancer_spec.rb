@@ -36,8 +36,8 @@ describe 'uwsgi_fleet_balancer' do
     end
 
     it 'installs nginx and python3 (for uwsgi-fleetctl), refreshing the apt lists first, and the tool' do
-      expect(chef_run).to install_package('nginx, python3')
-      expect(position(:apt_update, 'uwsgi_fleet')).to be < position(:package, 'nginx, python3')
+      expect(chef_run).to install_package("nginx, #{UwsgiFleet::Packages::FLEETCTL.join(', ')}")
+      expect(position(:apt_update, 'uwsgi_fleet')).to be < position(:package, "nginx, #{UwsgiFleet::Packages::FLEETCTL.join(', ')}")
       expect(chef_run).to create_cookbook_file(fleetctl).with(source: 'uwsgi-fleetctl', mode: '0755')
       expect(chef_run).to create_remote_directory(UwsgiFleet::Tool::PACKAGE).with(source: 'uwsgi_fleetctl')
     end

@@ -10,7 +10,7 @@ describe 'uwsgi_fleet' do
   manifest = '/etc/uwsgi_fleet/api/fleet.json'
   site = '/etc/nginx/conf.d/uwsgi_fleet_api.conf'
   conf = ->(port) { "/etc/supervisor/conf.d/uwsgi_fleet_api_#{port}.conf" }
-  fleet_packages = 'nginx, uwsgi-core, uwsgi-plugin-python3, python3, python3-jsonschema, iproute2'
+  fleet_packages = UwsgiFleet::Packages::FLEET.join(', ')
   test_site = "#{fleetctl} nginx-test --put #{site}=%{path}"
 
   # The candidates live in the run's file cache (a new one per ChefSpec runner).
@@ -158,6 +158,7 @@ describe 'uwsgi_fleet' do
           'instance_name' => 'uwsgi_fleet_api_{port}', 'upstream' => 'uwsgi_fleet_api', 'site_file' => site, 'threads' => 2,
           'max_conns' => 16, 'server_name' => 'api.example'
         )
+        expect(rendered(manifest)).to match_schema(:fleet)
       end
     end
 
@@ -397,6 +398,7 @@ describe 'uwsgi_fleet' do
     it 'names its units uwsgi-fleet-<name>@<port>.service in the manifest' do
       expect(JSON.parse(rendered(manifest))).to include('process_manager' => 'systemd', 'instance_prefix' => 'uwsgi-fleet-api',
                                                         'instance_name' => 'uwsgi-fleet-api@{port}.service')
+      expect(rendered(manifest)).to match_schema(:fleet)
     end
 
     it 'starts the instances as units of one template, then prunes them, around the nginx change' do
@@ -637,6 +639,7 @@ describe 'uwsgi_fleet' do
 
     it "names the store app's config in the manifest" do
       expect(JSON.parse(rendered('/etc/uwsgi_fleet/store/fleet.json'))['store_app_config']).to eq('/etc/uwsgi_fleet/store/store_app.json')
+      expect(rendered('/etc/uwsgi_fleet/store/fleet.json')).to match_schema(:fleet)
     end
   end
 
@@ -881,10 +884,8 @@ describe 'uwsgi_fleet' do
   context 'action :delete' do
     # What the node has: the fleet as a previous converge left it (its manifest
     # says how it runs and where its files are).
-    let(:previous) do
-      { 'name' => 'api', 'process_manager' => 'supervisor', 'instance_prefix' => 'uwsgi_fleet_api_', 'site_file' => site,
-        'fifo_dir' => '/var/lib/uwsgi_fleet/api', 'log_dir' => '/var/log/uwsgi_fleet/api', 'ports' => [9100, 9101] }
-    end
+    # The manifest a create left (version 1).
+    let(:previous) { UwsgiFleetSpec.fleet_plan('api', base_port: 9100, processes: 2).manifest }
     let(:node_files) { { manifest => JSON.generate(previous) } }
     let(:supervisor_confs) { [conf.call(9100), conf.call(9101), '/etc/supervisor/conf.d/uwsgi_fleet_store_9000.conf'] }
     let(:node_dirs) { { '/etc/uwsgi_fleet/api' => true } }
@@ -926,6 +927,26 @@ describe 'uwsgi_fleet' do
       expect(chef_run.find_resources(:package) + chef_run.find_resources(:user) + chef_run.find_resources(:template)).to be_empty
       # (nginx is enabled and started so that it can be reloaded.)
       expect(resources.flat_map(&:performed_actions).uniq - %i(delete stop)).to match_array(%i(enable start))
+    end
+
+    it 'leaves a version 1 manifest as it is until it deletes it' do
+      expect(chef_run.find_resources(:file).select { |f| f.name == manifest }.map(&:action)).to eq([%i(delete)])
+    end
+
+    context 'when the manifest is of a release before manifest_version (unversioned)' do
+      let(:node_files) { { manifest => JSON.generate(previous.except('manifest_version', 'process_manager_commands', 'fifo', 'log')) } }
+      let(:rewrite) { chef_run.find_resources(:file).find { |f| f.name == manifest && f.action == %i(create) } }
+
+      it 'rewrites it as version 1 before the instances are retired (uwsgi-fleetctl reads version 1 only)' do
+        expect(rewrite).not_to be_nil
+        expect(resources.index(rewrite)).to be < position(:file, conf.call(9100))
+        expect(JSON.parse(rewrite.content)).to eq(previous)
+        expect(rewrite.content).to match_schema(:fleet)
+      end
+
+      it 'then deletes it' do
+        expect(resources.select { |r| r.declared_type == :file && r.name == manifest }.map(&:action)).to eq([%i(create), %i(delete)])
+      end
     end
 
     context 'when its conf_dir holds other files' do
@@ -1054,6 +1075,17 @@ describe 'uwsgi_fleet' do
       expect(stop.plan[:fifo_dir]).to eq('/var/lib/uwsgi_fleet/default')
     end
 
+    it 'rewrites it first as a version 1 manifest of the schema, with what 0.1.0 left unsaid' do
+      rewrite = chef_run.find_resources(:file).find { |f| f.name == legacy_manifest && f.action == %i(create) }
+      expect(resources.index(rewrite)).to be < position(:file, legacy_conf.call(9000))
+      expect(rewrite.content).to match_schema(:fleet)
+      expect(JSON.parse(rewrite.content)).to include(
+        'name' => 'default', 'process_manager' => UwsgiFleet::LegacyManifest::DEFAULTS_0_1_0['process_manager'],
+        'instance_prefix' => UwsgiFleet::LegacyManifest::DEFAULTS_0_1_0['program_prefix'], 'ports' => [9000, 9001], 'threads' => 4,
+        'fifo_dir' => '/var/lib/uwsgi_fleet/default', 'store_app_config' => '/etc/uwsgi_fleet/store_app.json'
+      )
+    end
+
     # (uwsgi-fleetctl refuses 0.1.0's manifest: the run rewrites it before the first retire.)
     it "retires each program with a command that can read 0.1.0's manifest" do
       expect(chef_run.execute('retire 9000').command).to eq("#{fleetctl} --manifest #{legacy_manifest} apply 9000")
@@ -1064,7 +1096,7 @@ describe 'uwsgi_fleet' do
       tool = "import sys; sys.path.insert(0, #{File.join(UwsgiFleetSpec::COOKBOOK_ROOT, 'files', 'default').inspect}); " \
              'from uwsgi_fleetctl import manifest, process_manager; ' \
              "print(process_manager.ProcessManager(manifest.load('/dev/stdin')).name(9000))"
-      out, err, status = Open3.capture3({ 'PYTHONDONTWRITEBYTECODE' => '1' }, 'python3', '-c', tool,
+      out, err, status = Open3.capture3({ 'PYTHONDONTWRITEBYTECODE' => '1' }, '/usr/bin/python3', '-c', tool,
                                         stdin_data: rewritten ? rewritten.content : node_files[legacy_manifest])
       expect([status.success?, out.strip]).to eq([true, 'uwsgi_fleet_9000']), err
     end

@@ -8,7 +8,7 @@ describe 'uwsgi_fleet_store_app' do
 
   config_path = '/etc/uwsgi_fleet/store/store_app.json'
   key_path = '/etc/uwsgi_fleet/store/default_project.key'
-  packages = 'python3, libbrotli1, libzstd1'
+  packages = UwsgiFleet::Packages::STORE_APP.join(', ')
 
   def config
     JSON.parse(rendered('/etc/uwsgi_fleet/store/store_app.json'))
@@ -19,7 +19,7 @@ describe 'uwsgi_fleet_store_app' do
       uwsgi_fleet_store_app 'store'
     end
 
-    it 'installs python3 and the brotli and zstd libraries, refreshing the apt lists first' do
+    it 'installs python3, jsonschema and the brotli and zstd libraries, refreshing the apt lists first' do
       expect(chef_run).to install_package(packages)
       expect(chef_run).to periodic_apt_update('uwsgi_fleet').with(frequency: 86_400)
       expect(position(:apt_update, 'uwsgi_fleet')).to be < position(:package, packages)
@@ -74,12 +74,14 @@ describe 'uwsgi_fleet_store_app' do
     it 'writes the config the app trusts: 0640 root:<user>, sensitive (it holds the keys)' do
       expect(chef_run).to create_file(config_path).with(owner: 'root', group: 'uwsgi_fleet', mode: '0640', sensitive: true)
       expect(config).to eq(
+        'config_version' => 1,
         'projects' => config['projects'], 'spool_dir' => '/var/spool/uwsgi_fleet/store', 'max_body_bytes' => 100 * 1024**2,
         'max_envelope_bytes' => 100 * 1024**2, 'max_event_bytes' => 1_048_576, 'max_attachment_bytes' => 20 * 1024**2,
         'simulated_hops' => 0, 'simulated_hop_ms' => 2,
         'quota' => { 'backend' => 'local', 'state_file' => '/var/spool/uwsgi_fleet/store/.quota' }, 'stream' => nil
       )
       expect(rendered(config_path)).to end_with("}\n")
+      expect(rendered(config_path)).to match_schema(:store_app)
     end
 
     context 'when a default project key is already on the node' do
@@ -154,6 +156,38 @@ describe 'uwsgi_fleet_store_app' do
     end
   end
 
+  context 'with its own envelope cap and a trimmed stream' do
+    recipe do
+      uwsgi_fleet_store_app 'store' do
+        redis_url 'redis://10.0.0.5:6379/0'
+        redis_password 'p' * 16
+        max_envelope_size '50m'
+        stream_maxlen 1_000_000
+      end
+    end
+
+    it 'writes them, what only the app could set before, into a config of the schema' do
+      expect(config['max_envelope_bytes']).to eq(UwsgiFleet::Sizes.to_bytes('50m'))
+      expect(config['max_body_bytes']).to eq(UwsgiFleet::Sizes.to_bytes(UwsgiFleet::StoreApp::MAX_BODY_SIZE))
+      expect(config['stream']['maxlen']).to eq(1_000_000)
+      expect(rendered(config_path)).to match_schema(:store_app)
+    end
+  end
+
+  context 'with an envelope cap below one event' do
+    recipe do
+      uwsgi_fleet_store_app 'store' do
+        max_event_bytes 2_097_152
+        max_envelope_size '1m'
+        stream_maxlen 0
+      end
+    end
+
+    it 'is refused before anything converges, naming both' do
+      expect_refused_before_converge(/stream_maxlen must be an integer of at least 1, or nil; got 0\n  max_envelope_size must be at least max_event_bytes \(2097152\); got "1m"/)
+    end
+  end
+
   context 'with the shared Redis (one quota for the fleet, events forwarded), under supervisor' do
     program = '/etc/supervisor/conf.d/uwsgi_fleet_forwarder_store.conf'
     apply = 'apply uwsgi_fleet_forwarder_store'
@@ -195,8 +229,10 @@ describe 'uwsgi_fleet_store_app' do
       expect(config['quota']).to eq('backend' => 'redis', 'state_file' => '/var/spool/uwsgi_fleet/store/.quota', 'url' => url,
                                     'key_prefix' => 'uwsgi_fleet:quota:', 'timeout_ms' => 50)
       expect(config['stream']).to eq('url' => url, 'key_prefix' => 'uwsgi_fleet:events:', 'batch' => 100,
-                                     'status_file' => '/var/spool/uwsgi_fleet/store/.forwarder-status.json', 'dedup_seconds' => 3600)
+                                     'status_file' => '/var/spool/uwsgi_fleet/store/.forwarder-status.json', 'dedup_seconds' => 3600,
+                                     'maxlen' => nil)
       expect(chef_run).to create_file(config_path).with(mode: '0640', group: 'uwsgi_fleet', sensitive: true)
+      expect(rendered(config_path)).to match_schema(:store_app)
     end
 
     it 'declares the password sensitive (Chef never shows its value)' do

@@ -56,7 +56,7 @@ describe UwsgiFleet::Attributes do
       with.each { |p, v| set_attr(attrs, p, v) }
       set_attr(attrs, path, value)
       lines = error_lines(validation_error(**facts))
-      line = "#{node_path(reported_as)} #{rule}; got #{got.inspect}"
+      line = "#{node_path(reported_as)} #{rule.respond_to?(:call) ? rule.call : rule}; got #{got.inspect}"
       only ? expect(lines).to(eq([line])) : expect(lines).to(include(line))
     end
   end
@@ -118,7 +118,7 @@ describe UwsgiFleet::Attributes do
       expect(described_class.store_app_properties(attrs)).to eq(
         user: 'uwsgi_fleet', projects: {}, spool_dir: '/var/spool/uwsgi_fleet',
         rate_limit: { 'events_per_second' => 1000, 'burst' => 2000 }, max_event_bytes: 1_048_576, max_attachment_bytes: 20_971_520,
-        max_body_size: '100m', simulated_hops: 0, simulated_hop_ms: 2,
+        max_body_size: '100m', max_envelope_size: nil, stream_maxlen: nil, simulated_hops: 0, simulated_hop_ms: 2,
         process_manager: 'supervisor', redis_url: nil, quota_redis_url: nil, redis_password: nil, quota_backend: 'local', forward_events: false,
         name: 'default', install_dir: '/opt/uwsgi_fleet', config_path: '/etc/uwsgi_fleet/store_app.json',
         key_path: '/etc/uwsgi_fleet/default_project.key', log_dir: '/var/log/uwsgi_fleet/store_app_default'
@@ -316,7 +316,7 @@ describe UwsgiFleet::Attributes do
     end
 
     context 'process_manager' do
-      rejects %w(web process_manager), 'upstart', 'must be one of supervisor, systemd'
+      rejects %w(web process_manager), 'upstart', -> { "must be one of #{UwsgiFleet::ProcessManager.names.join(', ')}" }
       rejects %w(web process_manager), 'systemd', 'must be supervisor on this node: systemd is not its init (PID 1)', systemd: false
       accepts %w(web process_manager), 'systemd', systemd: true
     end
@@ -541,6 +541,21 @@ describe UwsgiFleet::Attributes do
       [1024, 1_048_575, 1_073_741_825, '20m', 2.5, nil].each { |bytes| rejects %w(app max_attachment_bytes), bytes, rule }
       accepts %w(app max_attachment_bytes), 1_048_576
       accepts %w(app max_attachment_bytes), 1_073_741_824
+    end
+
+    context 'max_envelope_size' do
+      rule = "must be an nginx size from '1m' to '1g' (a Sentry event is up to 1 MB), or nil"
+      %w(512k 2g big).each { |size| rejects %w(app max_envelope_size), size, rule }
+      rejects %w(app max_envelope_size), '1m', 'must be at least max_event_bytes (2097152)', with: { %w(app max_event_bytes) => 2_097_152 }
+      accepts %w(app max_envelope_size), '1g'
+      accepts %w(app max_envelope_size), nil
+    end
+
+    context 'stream_maxlen' do
+      rule = 'must be an integer of at least 1, or nil'
+      [0, 1.5, '10'].each { |maxlen| rejects %w(app stream_maxlen), maxlen, rule }
+      accepts %w(app stream_maxlen), 1
+      accepts %w(app stream_maxlen), nil
     end
 
     context 'simulated_hops' do

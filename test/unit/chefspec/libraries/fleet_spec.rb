@@ -197,7 +197,7 @@ describe UwsgiFleet::FleetPlan do
   describe '#process_manager' do
     it 'is supervisor programs' do
       expect(plan.process_manager).to be_a(UwsgiFleet::ProcessManager::Supervisor)
-      expect(plan.process_manager.plan).to be(plan)
+      expect(plan.process_manager.prefix).to eq(plan[:instance_prefix])
     end
 
     context 'with systemd' do
@@ -212,22 +212,37 @@ describe UwsgiFleet::FleetPlan do
   describe '#manifest' do
     let(:manifest) { plan.manifest }
 
-    it 'has exactly the keys uwsgi-fleetctl, the specs and the bench read' do
-      expect(manifest.keys).to eq(%w(name process_manager ports instance_prefix instance_name instance_file bind_address
-                                     threads max_conns listen_backlog burst_queue_ms sustained_queue_ms user fifo_dir log_dir upstream upstream_fail_timeout site_file listen listen_address server_name store_app_config
-                                     pythonpath))
+    it "has exactly the keys of fleet.schema.json, in the schema's order" do
+      schema = JSON.parse(File.read(UwsgiFleetSpec::SCHEMAS[:fleet]))
+      expect(manifest.keys).to eq(schema['required'])
+      expect(schema['properties'].keys).to match_array(schema['required'])
+    end
+
+    it 'conforms to fleet.schema.json' do
+      expect(plan.manifest_json).to match_schema(:fleet)
     end
 
     it 'describes the fleet' do
       expect(manifest).to eq(
-        'name' => 'api', 'process_manager' => 'supervisor', 'ports' => [9100, 9101, 9102],
+        'manifest_version' => 1, 'name' => 'api', 'process_manager' => 'supervisor',
+        'process_manager_commands' => UwsgiFleet::ProcessManager::Supervisor::COMMANDS, 'ports' => [9100, 9101, 9102],
         'instance_prefix' => 'uwsgi_fleet_api_', 'instance_name' => 'uwsgi_fleet_api_{port}',
-        'instance_file' => '/etc/supervisor/conf.d/uwsgi_fleet_api_{port}.conf', 'bind_address' => '127.0.0.1',
+        'instance_file' => '/etc/supervisor/conf.d/uwsgi_fleet_api_{port}.conf',
+        'fifo' => '/var/lib/uwsgi_fleet/api/{port}.fifo', 'log' => '/var/log/uwsgi_fleet/api/{port}.log', 'bind_address' => '127.0.0.1',
         'threads' => 8, 'max_conns' => 64, 'listen_backlog' => 1024, 'burst_queue_ms' => 500, 'sustained_queue_ms' => 50,
         'user' => 'api_fleet', 'fifo_dir' => '/var/lib/uwsgi_fleet/api', 'log_dir' => '/var/log/uwsgi_fleet/api',
         'upstream' => 'uwsgi_fleet_api', 'upstream_fail_timeout' => 2, 'site_file' => '/etc/nginx/conf.d/uwsgi_fleet_api.conf', 'listen' => 80,
         'listen_address' => nil, 'server_name' => 'api.example', 'store_app_config' => nil, 'pythonpath' => ['/opt/test_api']
       )
+    end
+
+    it "names each instance's FIFO and log as the plan computes them for a port" do
+      expect(manifest['fifo'].sub('{port}', '9101')).to eq(plan.fifo(9101))
+      expect(manifest['log'].sub('{port}', '9101')).to eq(plan.log(9101))
+    end
+
+    it 'holds the fail timeout nginx is given' do
+      expect(manifest['upstream_fail_timeout']).to eq(UwsgiFleet::FleetPlan::FAIL_TIMEOUT)
     end
 
     context 'with systemd' do
@@ -237,6 +252,11 @@ describe UwsgiFleet::FleetPlan do
         expect(manifest.values_at('process_manager', 'instance_prefix', 'instance_name', 'instance_file')).to eq(
           ['systemd', 'uwsgi-fleet-api', 'uwsgi-fleet-api@{port}.service', '/etc/systemd/system/uwsgi-fleet-api@.service']
         )
+      end
+
+      it "carries systemd's commands and conforms to fleet.schema.json" do
+        expect(manifest['process_manager_commands']).to eq(UwsgiFleet::ProcessManager::Systemd::COMMANDS)
+        expect(plan.manifest_json).to match_schema(:fleet)
       end
     end
 

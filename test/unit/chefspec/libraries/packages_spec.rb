@@ -1,13 +1,17 @@
 require_relative '../spec_helper'
 
 describe UwsgiFleet::Packages do
-  it 'installs nginx, uWSGI with python3, jsonschema and iproute2 for every fleet (each process manager adds its own)' do
-    expect(described_class::FLEET).to eq(%w(nginx uwsgi-core uwsgi-plugin-python3 python3 python3-jsonschema iproute2))
+  it 'installs nginx, uWSGI with python3, iproute2 and what uwsgi-fleetctl needs for every fleet (each process manager adds its own)' do
+    expect(described_class::FLEET).to eq(%w(nginx uwsgi-core uwsgi-plugin-python3 iproute2 python3 python3-jsonschema))
     expect(described_class::FLEET).not_to include('supervisor')
   end
 
-  it 'installs python3 and the brotli and zstd libraries for the store app' do
-    expect(described_class::STORE_APP).to eq(%w(python3 libbrotli1 libzstd1))
+  it 'installs python3 with jsonschema for uwsgi-fleetctl (it checks the manifest against fleet.schema.json)' do
+    expect(described_class::FLEETCTL).to eq(%w(python3 python3-jsonschema))
+  end
+
+  it 'installs python3, jsonschema (config.schema.json) and the brotli and zstd libraries for the store app' do
+    expect(described_class::STORE_APP).to eq(%w(python3 python3-jsonschema libbrotli1 libzstd1))
   end
 
   it 'installs uwsgi-fleetctl under /usr/local/sbin, its package under /usr/local/lib/uwsgi_fleet' do

@@ -24,15 +24,14 @@ describe UwsgiFleet::ProcessManager do
   end
 
   describe '.for' do
-    it 'picks the implementation by process_manager' do
-      expect(described_class.for(plan)).to be_a(described_class::Supervisor)
-      props[:process_manager] = 'systemd'
-      expect(described_class.for(plan)).to be_a(described_class::Systemd)
+    it 'picks the implementation by process_manager, given the instance prefix' do
+      expect(described_class.for('supervisor', instance_prefix: 'p_')).to be_a(described_class::Supervisor)
+      expect(described_class.for('systemd', instance_prefix: 'p').prefix).to eq('p')
+      expect(described_class.for('systemd', instance_prefix: 'p')).to be_a(described_class::Systemd)
     end
 
     it 'refuses an unknown process manager' do
-      props[:process_manager] = 'upstart'
-      expect { described_class.for(plan) }.to raise_error(KeyError)
+      expect { described_class.for('upstart', instance_prefix: 'p') }.to raise_error(KeyError)
     end
   end
 
@@ -41,6 +40,62 @@ describe UwsgiFleet::ProcessManager do
       expect(described_class.named('supervisor')).to be(described_class::Supervisor)
       expect(described_class.named('systemd')).to be(described_class::Systemd)
       expect { described_class.named('upstart') }.to raise_error(KeyError)
+    end
+  end
+
+  describe '.register' do
+    after { described_class.instance_variable_get(:@registry).delete('upstart') }
+
+    it 'adds a process manager that names, validation and the fleet resource then know' do
+      upstart = Class.new(described_class::Base)
+      described_class.register('upstart', upstart)
+      expect(described_class.names).to include('supervisor', 'systemd', 'upstart')
+      expect(described_class.named('upstart')).to be(upstart)
+      expect(UwsgiFleet::Validation::FLEET[:process_manager].error(:process_manager, 'upstart')).to be_nil
+    end
+
+    it 'ships supervisor (the default) and systemd, registered first' do
+      expect(described_class.names.first(2)).to eq(%w(supervisor systemd))
+      expect(described_class::DEFAULT).to eq('supervisor')
+    end
+
+    it 'is the list validation names' do
+      error = UwsgiFleet::Validation::FLEET[:process_manager].error(:process_manager, 'runit')
+      expect(error.rule).to eq("must be one of #{described_class.names.join(', ')}")
+    end
+  end
+
+  describe '#commands (the manifest\'s process_manager_commands)' do
+    let(:schema) { JSON.parse(File.read(UwsgiFleetSpec::SCHEMAS[:fleet]))['$defs']['process_manager_commands'] }
+
+    it 'has every command the schema requires, for each registered process manager' do
+      described_class.names.each do |name|
+        expect(described_class.for(name, instance_prefix: 'p').commands.keys).to match_array(schema['required'])
+      end
+    end
+
+    it 'drives supervisor programs by name with supervisorctl' do
+      expect(described_class::Supervisor.new('p').commands).to eq(
+        'ready' => %w(supervisorctl pid), 'pid' => %w(supervisorctl pid {name}),
+        'start' => [%w(supervisorctl start {name})], 'stop' => [%w(supervisorctl stop {name})],
+        'restart' => [%w(supervisorctl restart {name})], 'apply' => [%w(supervisorctl reread), %w(supervisorctl update {name})]
+      )
+    end
+
+    it 'drives systemd units with systemctl; Chef applies them' do
+      expect(described_class::Systemd.new('p').commands).to eq(
+        'ready' => nil, 'pid' => %w(systemctl show --property=MainPID --value {name}),
+        'start' => [%w(systemctl start {name})], 'stop' => [%w(systemctl stop {name})],
+        'restart' => [%w(systemctl restart {name})], 'apply' => nil
+      )
+    end
+  end
+
+  describe '.node_error' do
+    it 'refuses systemd where it is not init, and nothing else' do
+      expect(described_class::Systemd.node_error(systemd: false)).to eq('must be supervisor on this node: systemd is not its init (PID 1)')
+      expect(described_class::Systemd.node_error(systemd: true)).to be_nil
+      expect(described_class::Supervisor.node_error(systemd: false)).to be_nil
     end
   end
 
@@ -94,7 +149,7 @@ describe UwsgiFleet::ProcessManager do
     describe '#command' do
       let(:env) { { 'FORMAT' => '%(asctime)s 100%', 'GREETING' => %(it's a "quoted" $HOME; `x` & y) } }
       let(:chdir) { '/opt/100%app' }
-      let(:command) { pm.command(9101) }
+      let(:command) { pm.command(plan.uwsgi_args(9101)) }
 
       it 'leaves no single % for supervisor to expand' do
         expect(command.scan(/%+/).map(&:size)).to all(be_even)
@@ -129,6 +184,18 @@ describe UwsgiFleet::ProcessManager do
       line = described_class::Supervisor.command_line(args)
       expect(Shellwords.split(line.gsub('%%', '%'))).to eq(args)
       expect(line.scan(/%+/).map(&:size)).to all(be_even)
+    end
+
+    it 'is applied by supervisorctl, from its program file, after supervisord has started' do
+      pm = described_class::Supervisor
+      expect(pm.forwarder_apply('f')).to eq('supervisorctl reread && supervisorctl update f && supervisorctl restart f')
+      expect([pm::SERVICE, pm::FORWARDER_TEMPLATE]).to eq(%w(supervisor forwarder_program.conf.erb))
+    end
+
+    it 'is applied by systemctl, from its unit file (systemd is init: nothing to start first)' do
+      pm = described_class::Systemd
+      expect(pm.forwarder_apply('f')).to eq('systemctl daemon-reload && systemctl enable f && systemctl restart f')
+      expect([pm::SERVICE, pm::FORWARDER_TEMPLATE]).to eq([nil, 'forwarder.service.erb'])
     end
 
     it 'has a systemd ExecStart= of quoted arguments' do
@@ -213,7 +280,7 @@ describe UwsgiFleet::ProcessManager do
     describe '#command (ExecStart= of the template unit)' do
       let(:env) { { 'FORMAT' => '%(asctime)s 100%', 'GREETING' => %(it's a "quoted" $HOME; `x` & y \\ ${PATH}), 'EMPTY' => '' } }
       let(:chdir) { '/opt/100%app$HOME' }
-      let(:command) { pm.command }
+      let(:command) { pm.command(plan.uwsgi_args(described_class::PORT_TOKEN)) }
 
       it 'quotes every argument' do
         expect { exec_start_args(command, 9100) }.not_to raise_error

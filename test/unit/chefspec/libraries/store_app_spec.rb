@@ -50,7 +50,8 @@ describe UwsgiFleet::StoreApp do
   describe '.config' do
     let(:props) do
       { spool_dir: '/var/spool/uwsgi_fleet/store', rate_limit: { 'events_per_second' => 1000, 'burst' => 2000 },
-        max_event_bytes: 1_048_576, max_attachment_bytes: 20_971_520, max_body_size: '2m', simulated_hops: 0, simulated_hop_ms: 2 }
+        max_event_bytes: 1_048_576, max_attachment_bytes: 20_971_520, max_body_size: '2m', max_envelope_size: nil, stream_maxlen: nil,
+        simulated_hops: 0, simulated_hop_ms: 2 }
     end
     let(:projects) do
       {
@@ -87,6 +88,24 @@ describe UwsgiFleet::StoreApp do
       expect(config['max_envelope_bytes']).to eq(config['max_body_bytes'])
     end
 
+    it 'caps the decoded envelope at max_envelope_size when it is set' do
+      props[:max_envelope_size] = '3m'
+      expect(config['max_envelope_bytes']).to eq(UwsgiFleet::Sizes.to_bytes('3m'))
+    end
+
+    it 'never caps the decoded envelope below one event (a max_body_size under max_event_bytes)' do
+      props.merge!(max_body_size: '1m', max_event_bytes: 2 * 1024**2)
+      expect(config['max_envelope_bytes']).to eq(props[:max_event_bytes])
+    end
+
+    it "renders config.schema.json's version" do
+      expect(config['config_version']).to eq(JSON.parse(File.read(UwsgiFleetSpec::SCHEMAS[:store_app]))['properties']['config_version']['const'])
+    end
+
+    it 'conforms to config.schema.json' do
+      expect(JSON.generate(config)).to match_schema(:store_app)
+    end
+
     it 'keeps one node-local quota bucket per project, in the spool, and forwards nothing (no Redis)' do
       expect(config['quota']).to eq('backend' => 'local', 'state_file' => '/var/spool/uwsgi_fleet/store/.quota')
       expect(config['stream']).to be_nil
@@ -108,8 +127,17 @@ describe UwsgiFleet::StoreApp do
       it "tells the forwarder where the events go: a stream per project in the events' Redis (redis_url)" do
         expect(config['stream']).to eq(
           'url' => "redis://:#{'p' * 16}@10.0.0.5:6379/0", 'key_prefix' => 'uwsgi_fleet:events:', 'batch' => 100,
-          'status_file' => '/var/spool/uwsgi_fleet/store/.forwarder-status.json', 'dedup_seconds' => 3600
+          'status_file' => '/var/spool/uwsgi_fleet/store/.forwarder-status.json', 'dedup_seconds' => 3600, 'maxlen' => nil
         )
+      end
+
+      it 'trims each stream to stream_maxlen when it is set' do
+        props[:stream_maxlen] = 100_000
+        expect(config['stream']['maxlen']).to eq(100_000)
+      end
+
+      it 'conforms to config.schema.json' do
+        expect(JSON.generate(config)).to match_schema(:store_app)
       end
 
       it 'keeps quota and stream keys apart' do
@@ -130,12 +158,12 @@ describe UwsgiFleet::StoreApp do
       end
     end
 
-    # The keys config.py knows (files/default/store_app/config.py: an unknown key is an error there).
-    it 'has only keys the store app reads' do
-      known = %w(projects spool_dir quota stream max_body_bytes max_event_bytes max_envelope_bytes max_attachment_bytes simulated_hops
-                 simulated_hop_ms)
-      expect(config.keys - known).to eq([])
-      expect(config.keys).to include('projects', 'spool_dir', 'quota')
+    # config.py reads exactly config.schema.json: every key, always (the app has no defaults).
+    it "has exactly the schema's keys, with and without Redis" do
+      schema = JSON.parse(File.read(UwsgiFleetSpec::SCHEMAS[:store_app]))
+      expect(config.keys).to match_array(schema['required'])
+      props.merge!(redis_url: 'redis://10.0.0.5:6379/0', redis_password: 'p' * 16, forward_events: true)
+      expect(described_class.config(props, projects: projects)['stream'].keys).to match_array(schema['$defs']['stream']['required'])
     end
 
     it 'is JSON serialisable' do

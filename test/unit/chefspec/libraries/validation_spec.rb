@@ -25,7 +25,8 @@ describe UwsgiFleet::Validation do
     {
       name: 'store', projects: {}, spool_dir: '/var/spool/uwsgi_fleet/store',
       rate_limit: { 'events_per_second' => 1000, 'burst' => 2000 }, max_event_bytes: 1_048_576, max_attachment_bytes: 20_971_520,
-      max_body_size: '2m', simulated_hops: 0, simulated_hop_ms: 2, user: 'uwsgi_fleet', install_dir: '/opt/uwsgi_fleet/store',
+      max_body_size: '2m', max_envelope_size: nil, stream_maxlen: nil, simulated_hops: 0, simulated_hop_ms: 2, user: 'uwsgi_fleet',
+      install_dir: '/opt/uwsgi_fleet/store',
       config_path: '/etc/uwsgi_fleet/store/store_app.json', key_path: '/etc/uwsgi_fleet/store/default_project.key',
       log_dir: '/var/log/uwsgi_fleet/store_app_store', redis_url: nil, quota_redis_url: nil, redis_password: nil, quota_backend: 'local',
       forward_events: false, process_manager: 'supervisor'
@@ -77,7 +78,7 @@ describe UwsgiFleet::Validation do
     it "rejects #{label(property, value, with)}" do
       props = send(kind).merge(with).merge(property => value)
       lines = message_lines(errors_of(kind, props, **facts))
-      line = "#{reported_as} #{rule}; got #{shown}"
+      line = "#{reported_as} #{rule.respond_to?(:call) ? rule.call : rule}; got #{shown}"
       only ? expect(lines).to(eq([line])) : expect(lines).to(include(line))
     end
   end
@@ -184,7 +185,8 @@ describe UwsgiFleet::Validation do
     end
 
     context 'process_manager' do
-      rule = 'must be one of supervisor, systemd'
+      # The process managers registered when the example runs (a run of the test cookbook adds its own).
+      rule = -> { "must be one of #{UwsgiFleet::ProcessManager.names.join(', ')}" }
       ['upstart', 'Systemd', '', nil, :systemd].each { |pm| rejects :fleet, :process_manager, pm, rule }
       accepts :fleet, :process_manager, 'supervisor', systemd: false
       accepts :fleet, :process_manager, 'systemd', systemd: true
@@ -524,6 +526,22 @@ describe UwsgiFleet::Validation do
       %w(1m 1g).each { |size| accepts :store_app, :max_body_size, size }
     end
 
+    context 'max_envelope_size' do
+      rule = "must be an nginx size from '1m' to '1g' (a Sentry event is up to 1 MB), or nil"
+      ['512k', '2g', 'big', 2.5].each { |size| rejects :store_app, :max_envelope_size, size, rule }
+      ['1m', '1g', nil].each { |size| accepts :store_app, :max_envelope_size, size }
+      # One event always fits a whole envelope; unset, the envelope takes the larger of the two.
+      rejects :store_app, :max_envelope_size, '1m', 'must be at least max_event_bytes (2097152)', with: { max_event_bytes: 2_097_152 }
+      accepts :store_app, :max_envelope_size, '2m', with: { max_event_bytes: 2_097_152 }
+      accepts :store_app, :max_envelope_size, nil, with: { max_event_bytes: 20_971_520, max_body_size: '1m' }
+    end
+
+    context 'stream_maxlen' do
+      rule = 'must be an integer of at least 1, or nil'
+      [0, -5, 1.5, '1000'].each { |maxlen| rejects :store_app, :stream_maxlen, maxlen, rule }
+      [1, 1_000_000, nil].each { |maxlen| accepts :store_app, :stream_maxlen, maxlen }
+    end
+
     context 'simulated_hops' do
       rule = 'must be an integer from 0 to 10'
       [-1, 11, 1.5, '2', nil].each { |hops| rejects :store_app, :simulated_hops, hops, rule }
@@ -583,7 +601,7 @@ describe UwsgiFleet::Validation do
 
       ['remote', 'REDIS', nil].each { |backend| rejects :store_app, :quota_backend, backend, 'must be one of local, redis' }
       ['yes', nil, 1].each { |value| rejects :store_app, :forward_events, value, 'must be true or false' }
-      ['upstart', nil].each { |pm| rejects :store_app, :process_manager, pm, 'must be one of supervisor, systemd' }
+      ['upstart', nil].each { |pm| rejects :store_app, :process_manager, pm, -> { "must be one of #{UwsgiFleet::ProcessManager.names.join(', ')}" } }
       accepts :store_app, :process_manager, 'systemd'
 
       # The forwarder runs as a unit only where systemd is PID 1; without forwarding nothing runs.

@@ -134,6 +134,7 @@ describe 'uwsgi_fleet::default' do
         config = JSON.parse(rendered('/etc/uwsgi_fleet/store_app.json'))
         expect(config['quota']).to include('backend' => 'redis', 'url' => "redis://:#{password}@10.0.0.5:6390/0")
         expect(config['stream']).to include('url' => "redis://:#{password}@10.0.0.5:6380/0", 'key_prefix' => 'uwsgi_fleet:events:')
+        expect(rendered('/etc/uwsgi_fleet/store_app.json')).to match_schema(:store_app)
         expect(chef_run).to create_template('/etc/supervisor/conf.d/uwsgi_fleet_forwarder_default.conf')
         expect(chef_run).to create_directory('/var/log/uwsgi_fleet/store_app_default').with(owner: 'uwsgi_fleet', mode: '0750')
       end

@@ -40,6 +40,7 @@ describe 'uwsgi_fleet::web' do
     it "writes the body and attachment size attributes as the resources' defaults (literals there: expected.py reads them)" do
       expect(chef_run.node['uwsgi_fleet']['web']['nginx']['client_max_body_size']).to eq(UwsgiFleet::StoreApp::MAX_BODY_SIZE)
       expect(chef_run.node['uwsgi_fleet']['app']['max_attachment_bytes']).to eq(UwsgiFleet::StoreApp::MAX_ATTACHMENT_BYTES)
+      expect(chef_run.node['uwsgi_fleet']['app']['max_event_bytes']).to eq(UwsgiFleet::StoreApp::MAX_EVENT_BYTES)
     end
 
     it 'maps the web attributes onto the fleet' do
@@ -316,6 +317,8 @@ describe 'uwsgi_fleet::web, converged' do
     expect(JSON.parse(rendered('/etc/uwsgi_fleet/fleet.json'))).to include('instance_prefix' => 'uwsgi_fleet_', 'upstream' => 'uwsgi_fleet',
                                                                            'store_app_config' => '/etc/uwsgi_fleet/store_app.json')
     expect(chef_run).to create_file('/etc/uwsgi_fleet/store_app.json')
+    expect(rendered('/etc/uwsgi_fleet/fleet.json')).to match_schema(:fleet)
+    expect(rendered('/etc/uwsgi_fleet/store_app.json')).to match_schema(:store_app)
     expect(chef_run).to create_remote_directory('/opt/uwsgi_fleet/store_app')
     expect(chef_run).to create_directory('/var/spool/uwsgi_fleet').with(owner: 'uwsgi_fleet', mode: '0750')
   end

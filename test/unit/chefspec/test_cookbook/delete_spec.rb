@@ -8,10 +8,7 @@ describe 'test::delete' do
   conf = ->(name, port) { "/etc/supervisor/conf.d/uwsgi_fleet_#{name}_#{port}.conf" }
 
   # The node as test::two_fleets left it.
-  let(:api_manifest) do
-    { 'name' => 'api', 'process_manager' => 'supervisor', 'ports' => [9100, 9101], 'instance_prefix' => 'uwsgi_fleet_api_',
-      'site_file' => '/etc/nginx/conf.d/uwsgi_fleet_api.conf', 'fifo_dir' => '/var/lib/uwsgi_fleet/api', 'log_dir' => '/var/log/uwsgi_fleet/api' }
-  end
+  let(:api_manifest) { UwsgiFleetSpec.fleet_plan('api', base_port: 9100, processes: 2, user: 'api_fleet').manifest }
   let(:node_files) { { '/etc/uwsgi_fleet/api/fleet.json' => JSON.generate(api_manifest), '/etc/uwsgi_fleet/store/fleet.json' => '{}' } }
   let(:node_dirs) { { '/etc/uwsgi_fleet/api' => true } }
   let(:supervisor_confs) { [conf.call('store', 9000), conf.call('store', 9001), conf.call('api', 9100), conf.call('api', 9101)] }

@@ -18,6 +18,12 @@ describe 'test::systemd' do
     end
   end
 
+  it "renders the manifest, with systemd's commands, and the store app's config to their schemas" do
+    expect(JSON.parse(rendered('/etc/uwsgi_fleet/store/fleet.json'))['process_manager_commands']).to eq(UwsgiFleet::ProcessManager::Systemd::COMMANDS)
+    expect(rendered('/etc/uwsgi_fleet/store/fleet.json')).to match_schema(:fleet)
+    expect(rendered('/etc/uwsgi_fleet/store/store_app.json')).to match_schema(:store_app)
+  end
+
   it 'installs no supervisor and writes no program' do
     expect(chef_run.find_resources(:package).map(&:name)).not_to include(/supervisor/)
     expect(chef_run.find_resources(:template).map(&:name).grep(%r{/etc/supervisor/})).to be_empty

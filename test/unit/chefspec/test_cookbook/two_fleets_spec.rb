@@ -20,6 +20,11 @@ describe 'test::two_fleets' do
                                                        threads: 2, processes: 2, server_name: 'api.example')
   end
 
+  it "renders each fleet's manifest and the store app's config to their schemas" do
+    %w(store api).each { |name| expect(rendered("/etc/uwsgi_fleet/#{name}/fleet.json")).to match_schema(:fleet) }
+    expect(rendered('/etc/uwsgi_fleet/store/store_app.json')).to match_schema(:store_app)
+  end
+
   it 'gives each fleet its own ports, users and server names' do
     expect(manifest('store')).to include('ports' => [9000, 9001], 'user' => 'uwsgi_fleet', 'server_name' => 'store.example')
     expect(manifest('api')).to include('ports' => [9100, 9101], 'user' => 'api_fleet', 'server_name' => 'api.example')
