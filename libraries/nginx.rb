@@ -70,20 +70,27 @@ module UwsgiFleet
     # server's. Retry-After and X-Sentry-Rate-Limits (no categories: all of
     # them) make SDKs pause: sentry-python and the JavaScript SDKs honour the
     # latter on any status, and the JavaScript SDKs Retry-After too.
-    SHED_STATUS = 503
-    SHED_RETRY_AFTER = 1
+    # The status, Retry-After and reason are the store app's data file (shed.json),
+    # which protocol.py reads too: the app sheds on queue time with the same answer.
+    # Read from the cookbook's files/ when the library loads (Chef syncs every
+    # file of a cookbook before it loads libraries: no_lazy_load, true by default).
+    def self.store_app_data(name)
+      path = ::File.expand_path("../files/default/store_app/#{name}", __dir__)
+      [path, JSON.parse(::File.read(path)).freeze]
+    end
+
+    SHED_FILE, SHED = store_app_data('shed.json')
+    SHED_STATUS = SHED['status']
+    SHED_RETRY_AFTER = SHED['retry_after']
     SHED_HEADERS = {
       'Retry-After' => SHED_RETRY_AFTER.to_s,
-      'X-Sentry-Rate-Limits' => "#{SHED_RETRY_AFTER}::organization:overloaded",
-      'X-Sentry-Error' => 'overloaded',
+      'X-Sentry-Rate-Limits' => "#{SHED_RETRY_AFTER}::organization:#{SHED['reason']}",
+      'X-Sentry-Error' => SHED['reason'],
     }.freeze
 
     # Relay's CORS policy, the store app's own data file (protocol.py reads it too):
     # nginx's own answers carry the same CORS headers as the app's, written once.
-    # Read from the cookbook's files/ when the library loads (Chef syncs every
-    # file of a cookbook before it loads libraries: no_lazy_load, true by default).
-    CORS_FILE = ::File.expand_path('../files/default/store_app/cors.json', __dir__)
-    CORS = JSON.parse(::File.read(CORS_FILE)).freeze
+    CORS_FILE, CORS = store_app_data('cors.json')
 
     module_function
 

@@ -50,8 +50,8 @@ def uploaded(chef_server):
 def test_knife_uploads_only_cookbook_files(uploaded):
     assert "recipes/web.rb" in uploaded and "metadata.rb" in uploaded, uploaded
     assert "resources/fleet.rb" in uploaded and "resources/partial/_chef_property_checks_off.rb" in uploaded, uploaded
-    # cors.json too: libraries/nginx.rb reads it when Chef loads the libraries.
-    assert "files/default/store_app/wsgi.py" in uploaded and "files/default/store_app/cors.json" in uploaded, uploaded
+    # cors.json and shed.json too: libraries/nginx.rb reads them when Chef loads the libraries.
+    assert "files/default/store_app/wsgi.py" in uploaded and {"files/default/store_app/cors.json", "files/default/store_app/shed.json"} <= set(uploaded), uploaded
     leaked = [f for f in uploaded if f.startswith(NOT_COOKBOOK) or "__pycache__" in f or f.endswith(".pyc")]
     assert leaked == []
 

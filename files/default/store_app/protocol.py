@@ -13,10 +13,17 @@
 import json
 import os
 
+
+
+def _data(name):
+    """One of the app's data files, which libraries/nginx.rb reads too."""
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name)) as f:
+        return json.load(f)
+
+
 # Relay's CORS policy, in a data file nginx's own error pages read too
 # (libraries/nginx.rb), so the two can never expose different headers.
-with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "cors.json")) as _f:
-    CORS = json.load(_f)
+CORS = _data("cors.json")
 
 ALLOW_HEADERS = ", ".join(CORS["allow_headers"])
 EXPOSE_HEADERS = ", ".join(CORS["expose_headers"])
@@ -62,14 +69,16 @@ def rate_limits_header(retry_after):
 
 
 # The answer to a request shed for overload (overload.py), the same as
-# nginx's when no instance can take a request (libraries/nginx.rb, SHED_*;
-# test_overload.py compares them): 503 as Relay answers with its queue full,
-# and a rate limit without categories, which pauses every category for
-# Retry-After seconds in sentry-python and the JavaScript SDKs.  The
-# renderer adds X-Sentry-Error (the reason) and the CORS headers.
-SHED_STATUS = 503
-SHED_RETRY_AFTER = 1
-SHED_REASON = "overloaded"
+# nginx's when no instance can take a request: both read shed.json
+# (libraries/nginx.rb too; test_shed_answer.py compares them): 503 as Relay
+# answers with its queue full, and a rate limit without categories, which
+# pauses every category for Retry-After seconds in sentry-python and the
+# JavaScript SDKs.  The renderer adds X-Sentry-Error (the reason) and the
+# CORS headers.
+_SHED = _data("shed.json")
+SHED_STATUS = _SHED["status"]
+SHED_RETRY_AFTER = _SHED["retry_after"]
+SHED_REASON = _SHED["reason"]
 SHED_HEADERS = (("Retry-After", str(SHED_RETRY_AFTER)),
                 ("X-Sentry-Rate-Limits",
                  "%d::organization:%s" % (SHED_RETRY_AFTER, SHED_REASON)))
