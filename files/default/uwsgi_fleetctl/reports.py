@@ -1,5 +1,6 @@
 """What the operator reads: health, outcomes (straight from the instances),
 summary (through nginx), and the store app's forwarder status and streams."""
+import importlib
 import json
 import pwd
 import subprocess
@@ -47,16 +48,29 @@ def cmd_outcomes(args, manifest):
     return 1 if unreachable else 0
 
 
+def installed(manifest, module):
+    """``store_app.<module>`` from where Chef installed it: the manifest's
+    pythonpath (root's directories) first on sys.path, never the working
+    directory (see cmd_tail)."""
+    sys.path[:0] = manifest["pythonpath"]
+    return importlib.import_module(f"store_app.{module}")
+
+
 def store_app(manifest):
-    """The config of the store app the fleet runs (None for another app)."""
+    """The config of the store app the fleet runs (None for another app), read
+    by the installed app's own loader: config.schema.json is the contract, and
+    a config that does not match it is refused with the loader's message."""
     if not manifest["store_app_config"]:
         return None
-    with open(manifest["store_app_config"]) as f:
-        return json.load(f)
+    config = installed(manifest, "config")
+    try:
+        return config.load_config(manifest["store_app_config"])
+    except config.ConfigError as e:
+        raise SystemExit(f"uwsgi-fleetctl: {e}") from None
 
 
 def dsn(config, host):
-    return [f"http://{p['public_key']}@{host}/{pid}" for pid, p in sorted(config["projects"].items())]
+    return [f"http://{p.public_key}@{host}/{pid}" for pid, p in sorted(config.projects.items())]
 
 
 def node_addresses():
@@ -81,7 +95,7 @@ def cmd_summary(args, manifest):
     print(f"health check {url}_health: {health}")
     config = store_app(manifest)
     for line in dsn(config, host) if config else []:
-        print(f"Sentry DSN: {line}   (events land in {config['spool_dir']}/<project id>/)")
+        print(f"Sentry DSN: {line}   (events land in {config.spool_dir}/<project id>/)")
     port = "" if listen == 80 else f":{listen}"
     for address in node_addresses():
         print(f"from other hosts: http://{address}{port}/ (use this host in the DSN)")
@@ -98,9 +112,9 @@ def cmd_forwarder(args, manifest):
     last error, what it could not read, and how old the status is: a forwarder
     gone since (a crash, a power cut) leaves its last status behind."""
     config = store_app(manifest)
-    if not config or not config.get("stream"):
+    if not config or config.stream is None:
         raise SystemExit("uwsgi-fleetctl: this fleet's app forwards no events (no stream in its config)")
-    path = config["stream"]["status_file"]
+    path = config.stream.status_file
     try:
         # In the spool, the app user's directory; the forwarder runs as that user.
         data = read_untrusted(path, {pwd.getpwnam(manifest["user"]).pw_uid}, STATUS_MAX_BYTES)
@@ -139,6 +153,5 @@ def cmd_tail(args, manifest):
     (the app user's) would run the app user's ``store_app/stream.py`` as root."""
     if not manifest["store_app_config"]:
         raise SystemExit("uwsgi-fleetctl: this fleet runs no store app")
-    sys.path[:0] = manifest["pythonpath"]
-    from store_app import stream
+    stream = installed(manifest, "stream")
     return stream.main(["tail", "--config", manifest["store_app_config"], *args.tail_args])

@@ -360,12 +360,16 @@ APP_USER = "nobody"      # the status file's owner: the forwarder runs as the ap
 APP_UID = pwd.getpwnam(APP_USER).pw_uid
 
 
+STREAM = {"url": "redis://127.0.0.1:1/0", "key_prefix": "ev:", "batch": 10, "dedup_seconds": 60, "maxlen": None}
+
+
 def status_node(tmp_path, status=None):
     """A fleet whose store app's forwarder status file is in tmp_path, written
     as the app user (``status``: a dict as JSON; None: not written)."""
+    from support import config_dict
     path = tmp_path / ".forwarder-status.json"
     config = tmp_path / "store_app.json"
-    config.write_text(json.dumps({"projects": {}, "stream": {"status_file": str(path)}}))
+    config.write_text(json.dumps(config_dict(tmp_path / "spool", stream=dict(STREAM, status_file=str(path)))))
     if status is not None:
         path.write_text(json.dumps(status))
         os.chown(path, APP_UID, -1)
@@ -446,6 +450,68 @@ def test_forwarder_reads_a_bounded_status(tmp_path, capsys):
         forwarder_cmd(manifest)
 
 
+# -- the store app's config: read by the installed app's loader (its schema) -----------
+
+def summary_cmd(manifest, monkeypatch):
+    """`summary` with no nginx answering (its health check fails) and no addresses."""
+    def no_nginx(*args, **kwargs):
+        raise OSError("no nginx here")
+    monkeypatch.setattr(reports.urllib.request, "urlopen", no_nginx)
+    monkeypatch.setattr(reports, "node_addresses", lambda: [])
+    return reports.cmd_summary(argparse.Namespace(), manifest)
+
+
+def test_summary_shows_the_dsn_of_each_project_of_the_config(tmp_path, monkeypatch, capsys):
+    from support import KEY, KEY2
+    manifest, _ = status_node(tmp_path)
+    assert summary_cmd(manifest, monkeypatch) == 1
+    out = capsys.readouterr().out
+    spool = tmp_path / "spool"
+    assert f"Sentry DSN: http://{KEY}@127.0.0.1/1   (events land in {spool}/<project id>/)" in out
+    assert f"Sentry DSN: http://{KEY2}@127.0.0.1/2   (events land in {spool}/<project id>/)" in out
+
+
+@pytest.mark.parametrize("command", ["summary", "forwarder"])
+def test_a_config_off_the_schema_is_refused_with_the_loaders_message(tmp_path, monkeypatch, capsys, command):
+    """config.schema.json is the contract: a config without a key the app
+    requires (here max_event_bytes: an earlier release's, say) is refused
+    as the app refuses it, naming the file and the key, not read as if valid."""
+    manifest, _ = status_node(tmp_path, {"state": "running", "updated_at": time.time(), "redis_ok": True})
+    config = tmp_path / "store_app.json"
+    raw = json.loads(config.read_text())
+    del raw["max_event_bytes"]
+    config.write_text(json.dumps(raw))
+    with pytest.raises(SystemExit) as refused:
+        summary_cmd(manifest, monkeypatch) if command == "summary" else forwarder_cmd(manifest)
+    message = str(refused.value.code)
+    assert message.startswith(f"uwsgi-fleetctl: {config}: ") and "max_event_bytes" in message, message
+    assert "Sentry DSN" not in capsys.readouterr().out
+
+
+def test_the_config_is_read_by_the_installed_loader_not_the_working_directorys(tmp_path):
+    """As `tail`: an operator cd'd into the spool runs `forwarder`; a
+    store_app/config.py planted there must not run (as root). The installed
+    loader refuses the config (not the schema's), and the command ends with
+    its message, no traceback."""
+    spool = tmp_path / "spool"
+    planted = spool / "store_app"
+    planted.mkdir(parents=True)
+    ran = tmp_path / "planted-code-ran"
+    (planted / "__init__.py").write_text(f"open({str(ran)!r}, 'w').close()\n")
+    (planted / "config.py").write_text(f"open({str(ran)!r}, 'w').close()\n")
+    config = tmp_path / "store_app.json"
+    config.write_text(json.dumps({"projects": {}, "stream": {"status_file": str(tmp_path / "status.json")}}))
+    manifest = tmp_path / "fleet.json"
+    manifest.write_text(json.dumps(fleet_manifest(store_app_config=str(config), pythonpath=[str(FILES_DEFAULT)])))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    result = subprocess.run(["/usr/bin/python3", str(LAUNCHER), "--manifest", str(manifest), "forwarder"],
+                            cwd=spool, env=dict(env, PYTHONDONTWRITEBYTECODE="1"),
+                            capture_output=True, text=True, timeout=60)
+    assert not ran.exists(), "the working directory's store_app ran"
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result
+    assert result.stderr.startswith(f"uwsgi-fleetctl: {config}: ") and "config_version" in result.stderr, result
+
+
 # -- forwarder: a status from before a crash is not current ----------------------------
 
 @pytest.fixture
@@ -456,9 +522,7 @@ def written_status(tmp_path):
     from support import config_dict
     spool = tmp_path / "spool"
     spool.mkdir()
-    raw = config_dict(spool, stream={"url": "redis://127.0.0.1:1/0", "key_prefix": "ev:", "batch": 10,
-                                     "status_file": str(tmp_path / ".forwarder-status.json"), "dedup_seconds": 60,
-                                     "maxlen": None})
+    raw = config_dict(spool, stream=dict(STREAM, status_file=str(tmp_path / ".forwarder-status.json")))
     fwd = forwarder.Forwarder(config.parse_config(raw))
     fwd.status["redis_ok"] = True
     fwd.write_status()
