@@ -41,8 +41,9 @@ def check(manifest, source):
         raise ManifestError(f"uwsgi-fleetctl: {source} is not a version {wanted} manifest "
                             f"(manifest_version: {'none' if found is None else repr(found)}; "
                             f"an earlier release's has none): converge with this cookbook to rewrite it")
-    # Imported here: nginx-test and nginx-reload read no manifest, and a
-    # balancer (nginx and python3 only) runs them without python3-jsonschema.
+    # Imported here, not above: every node with this tool has python3-jsonschema
+    # (Packages::FLEETCTL in libraries/packages.rb, a balancer's included), but
+    # nginx-test and nginx-reload read no manifest and need not load it.
     from jsonschema import Draft202012Validator
     errors = sorted(Draft202012Validator(fleet_schema).iter_errors(manifest), key=lambda e: list(e.path))
     if errors:
@@ -72,13 +73,34 @@ def at_port(manifest, key, port):
     return manifest[key].format(port=port)
 
 
+def claimed_name(path, root=MANIFEST_DIR):
+    """The fleet a manifest this tool cannot use is for, as well as can be
+    told: its "name" if it has one, else its directory's (Chef's default
+    conf_dir: /etc/uwsgi_fleet for 'default', /etc/uwsgi_fleet/<name> else)."""
+    try:
+        with open(path) as f:
+            name = json.load(f).get("name")
+        if isinstance(name, str):
+            return name
+    except (OSError, ValueError, AttributeError):
+        pass
+    directory = os.path.dirname(path)
+    return "default" if os.path.normpath(directory) == os.path.normpath(root) else os.path.basename(directory)
+
+
 def find(fleet=None, root=MANIFEST_DIR):
     """The manifest of fleet `fleet`, or of the node's only fleet.
 
     Only in root's directories: the glob reaches every directory under root,
     a fleet's FIFO or log directory (the app user's) may be one of them, and a
-    fleet.json planted there would choose what root runs (`tail`)."""
-    found = {}
+    fleet.json planted there would choose what root runs (`tail`).
+
+    A manifest this tool cannot use (an earlier release's, a broken one) is
+    skipped, with a warning naming it, so the node's other fleets stay
+    reachable; asked for by name, it fails with its own error. It is still one
+    of the node's fleets: without --fleet, a node with another one is not a
+    node with one fleet, and the command is not guessed onto the readable one."""
+    found, unusable = {}, {}
     for path in [os.path.join(root, "fleet.json")] + sorted(glob.glob(os.path.join(root, "*", "fleet.json"))):
         if not os.path.exists(path):
             continue
@@ -87,12 +109,33 @@ def find(fleet=None, root=MANIFEST_DIR):
             print(f"uwsgi-fleetctl: {path} is not in a directory of root's only: not a fleet of this node",
                   file=sys.stderr)
             continue
-        found[load(path)["name"]] = path
+        try:
+            found[load(path)["name"]] = path
+        except ManifestError as e:
+            unusable[path] = e
+        except OSError as e:
+            unusable[path] = ManifestError(f"uwsgi-fleetctl: cannot read {path} ({e.strerror})")
+    if fleet is not None and fleet not in found:
+        for path, error in unusable.items():
+            if claimed_name(path, root) == fleet:
+                warn_skipped({p: e for p, e in unusable.items() if p != path})
+                raise error
+    if fleet is None and not found and len(unusable) == 1:
+        raise next(iter(unusable.values()))
+    warn_skipped(unusable)
     if fleet is not None:
         if fleet not in found:
-            raise SystemExit(f"uwsgi-fleetctl: no fleet {fleet!r} on this node (fleets: {', '.join(sorted(found)) or 'none'})")
+            raise SystemExit(f"uwsgi-fleetctl: no fleet {fleet!r} on this node (fleets: {', '.join(sorted(found)) or 'none'}"
+                             + (f"; unusable: {', '.join(unusable)}" if unusable else "") + ")")
         return found[fleet]
-    if len(found) != 1:
-        raise SystemExit(f"uwsgi-fleetctl: {len(found)} fleets on this node ({', '.join(sorted(found))}): "
-                         "name one with --fleet")
+    if len(found) + len(unusable) != 1:
+        names = sorted(found) + [f"{path} (unusable)" for path in unusable]
+        raise SystemExit(f"uwsgi-fleetctl: {len(names)} fleets on this node ({', '.join(names)}): "
+                         + ("name one with --fleet" if found or not unusable
+                            else "none usable: converge with this cookbook to rewrite them"))
     return next(iter(found.values()))
+
+
+def warn_skipped(unusable):
+    for error in unusable.values():
+        print(f"{error.code} (skipped)", file=sys.stderr)

@@ -598,7 +598,7 @@ def test_tail_in_the_app_users_directory_runs_the_installed_reader(tmp_path):
 
 
 def test_a_manifest_planted_in_the_app_users_directory_is_not_a_fleet(tmp_path, capsys):
-    """find_manifest reads every <dir>/fleet.json under /etc/uwsgi_fleet; a
+    """manifest.find reads every <dir>/fleet.json under /etc/uwsgi_fleet; a
     fleet's FIFO or log directory (the app user's) may be one of those dirs."""
     for name in ("real", "planted"):
         (tmp_path / name).mkdir()
@@ -607,6 +607,60 @@ def test_a_manifest_planted_in_the_app_users_directory_is_not_a_fleet(tmp_path, 
     os.chown(tmp_path / "planted" / "fleet.json", APP_UID, -1)
     assert manifests.find(root=str(tmp_path)) == str(tmp_path / "real" / "fleet.json")
     assert "planted" in capsys.readouterr().err
+
+
+def fleets_dir(tmp_path, good=("web",), old=("old",), broken_default=True):
+    """/etc/uwsgi_fleet as a node with several fleets has it: ``good`` ones,
+    ``old`` ones (0.1.0's manifest: no manifest_version) and, at the top, the
+    default fleet's manifest cut short (not JSON)."""
+    for name in good + old:
+        (tmp_path / name).mkdir()
+        manifest = fleet_manifest(name=name)
+        if name in old:
+            del manifest["manifest_version"]
+        (tmp_path / name / "fleet.json").write_text(json.dumps(manifest))
+    if broken_default:
+        (tmp_path / "fleet.json").write_text('{"manifest_version": 1, "name": "defa')
+    return str(tmp_path)
+
+
+def test_a_manifest_the_tool_cannot_use_is_skipped_with_a_warning(tmp_path, capsys):
+    """--fleet web works beside an earlier release's manifest and a broken one."""
+    root = fleets_dir(tmp_path)
+    assert manifests.find("web", root=root) == str(tmp_path / "web" / "fleet.json")
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'old' / 'fleet.json'} is not a version 1 manifest" in err
+    assert f"{tmp_path / 'fleet.json'} is not JSON" in err
+    assert err.count("(skipped)") == 2, err
+
+
+@pytest.mark.parametrize("fleet, error", [("old", "old/fleet.json is not a version 1 manifest"),
+                                          ("default", "/fleet.json is not JSON")])
+def test_the_fleet_asked_for_fails_with_its_manifests_own_error(tmp_path, capsys, fleet, error):
+    with pytest.raises(manifests.ManifestError, match="converge with this cookbook|is not JSON") as refused:
+        manifests.find(fleet, root=fleets_dir(tmp_path))
+    assert error in str(refused.value.code)
+    assert "(skipped)" in capsys.readouterr().err  # the other unusable one
+
+
+def test_a_fleet_not_on_the_node_names_the_unusable_manifests(tmp_path, capsys):
+    with pytest.raises(SystemExit, match=r"no fleet 'db' on this node \(fleets: web; unusable: .*old/fleet.json"):
+        manifests.find("db", root=fleets_dir(tmp_path))
+
+
+def test_without_fleet_an_unusable_manifest_is_still_a_fleet_of_the_node(tmp_path, capsys):
+    """Not guessed onto the one readable fleet: the node has two."""
+    with pytest.raises(SystemExit, match=r"2 fleets on this node \(web, .*old/fleet.json \(unusable\)\): "
+                                         "name one with --fleet"):
+        manifests.find(root=fleets_dir(tmp_path, broken_default=False))
+
+
+def test_without_a_usable_manifest_the_node_only_one_fails_with_its_error(tmp_path, capsys):
+    with pytest.raises(manifests.ManifestError, match="old/fleet.json is not a version 1 manifest"):
+        manifests.find(root=fleets_dir(tmp_path, good=(), broken_default=False))
+    (tmp_path / "fleet.json").write_text("{")
+    with pytest.raises(SystemExit, match="2 fleets on this node .*: none usable: converge with this cookbook"):
+        manifests.find(root=str(tmp_path))
 
 
 def test_nginx_reload_reads_a_bounded_part_of_the_error_log(tmp_path):
