@@ -2,7 +2,7 @@
 costs the store app: peak RSS above the idle process (VmHWM, reset through
 /proc/self/clear_refs before each request) and CPU seconds.
 
-Used by test_hostile_memory.py (the bound) and measure_hostile.py (figures).
+Used by test_hostile_bodies.py (the bound) and measure_hostile.py (figures).
 A fresh interpreter per run, so one request's garbage does not hide another's
 peak; the app package is imported from ``app_dir``, so the same bodies can be
 measured against another checkout's files/default (e.g. main's).
@@ -19,6 +19,7 @@ import zlib
 from pathlib import Path
 
 FILES_DEFAULT = Path(__file__).resolve().parents[3] / "files" / "default"
+INTEGRATION = Path(__file__).resolve().parents[2] / "integration"
 KEY = "0123456789abcdef0123456789abcdef"
 AUTH = "Sentry sentry_key=%s, sentry_version=7, sentry_client=hostile/1" % KEY
 
@@ -181,6 +182,16 @@ def measure(app_dir, config, requests, timeout=120):
         if out.returncode != 0:
             raise RuntimeError("child failed:\n" + out.stderr[-4000:])
         return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def cookbook_max_event_bytes():
+    """The app's max_event_bytes as the cookbook sets it by default
+    (attributes/default.rb's ['app']['max_event_bytes'], read through ruby by
+    test/integration/expected.py), not support.config_dict's test value."""
+    if str(INTEGRATION) not in sys.path:
+        sys.path.insert(0, str(INTEGRATION))
+    import expected
+    return expected.cookbook_defaults()["app"]["max_event_bytes"]
 
 
 def config(**overrides):

@@ -67,16 +67,32 @@ def scenarios():
     ]
 
 
-def main():
+def configured(argv=None):
+    """(arguments, the config measured): the event cap is the cookbook's
+    default unless --max-event-bytes says otherwise."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--app-dir", default=str(hostile.FILES_DEFAULT))
     parser.add_argument("--max-event-bytes", type=int,
-                        help="default: support.config_dict's (the app has no default)")
-    args = parser.parse_args()
-    overrides = {"max_body_bytes": BODY_BYTES, "max_envelope_bytes": BODY_BYTES}
-    if args.max_event_bytes:
-        overrides["max_event_bytes"] = args.max_event_bytes
-    cfg = hostile.config(**overrides)
+                        help="default: the cookbook's (attributes/default.rb: ['app']['max_event_bytes'])")
+    args = parser.parse_args(argv)
+    max_event_bytes = args.max_event_bytes
+    if max_event_bytes is None:
+        max_event_bytes = hostile.cookbook_max_event_bytes()
+    return args, hostile.config(max_body_bytes=BODY_BYTES, max_envelope_bytes=BODY_BYTES,
+                                max_event_bytes=max_event_bytes)
+
+
+def test_the_default_event_cap_is_the_cookbooks_not_the_tests():
+    """Collected only when this file is named: `pytest test/unit/python/measure_hostile.py`.
+    The documented `--max-event-bytes 20971520` run measures something else
+    than the default one (support.config_dict's cap is 20 MiB)."""
+    cookbook = hostile.cookbook_max_event_bytes()
+    assert configured([])[1]["max_event_bytes"] == cookbook
+    assert configured(["--max-event-bytes", "20971520"])[1]["max_event_bytes"] == 20971520 != cookbook
+
+
+def main():
+    args, cfg = configured()
     print("app: %s  max_event_bytes: %s" % (args.app_dir,
                                              cfg["max_event_bytes"]))
     print("%-42s %9s %6s %8s %8s" % ("scenario (issue item)", "body B", "status",
