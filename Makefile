@@ -96,7 +96,7 @@ lint: deps
 unit: deps deps-test
 	$(PYTHON) -m pytest -q test/unit/python
 
-chefspec: deps
+chefspec: deps deps-test
 	bundle exec rspec --default-path test/unit/chefspec --pattern '**/*_spec.rb'
 
 nodes: deps deps-test

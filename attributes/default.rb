@@ -28,8 +28,10 @@ default['uwsgi_fleet']['web']['listen_backlog'] = 1024
 default['uwsgi_fleet']['web']['buffer_size'] = 65_535
 # Seconds before uWSGI kills a stuck request; a stop waits this long (+5).
 default['uwsgi_fleet']['web']['harakiri'] = 60
-# What runs the instances: 'supervisor' or 'systemd' (needs systemd as PID 1).
-default['uwsgi_fleet']['web']['process_manager'] = 'supervisor'
+# What runs the instances: a registered process manager, 'supervisor' (the default)
+# or 'systemd' (needs systemd as PID 1): documentation/process_managers.md.
+# (The cookbook's own constants: Chef loads libraries before attributes.)
+default['uwsgi_fleet']['web']['process_manager'] = UwsgiFleet::ProcessManager::DEFAULT
 
 # The WSGI app every instance loads. Set either module or wsgi_file.
 default['uwsgi_fleet']['web']['app']['module'] = 'store_app.wsgi:application'
@@ -51,9 +53,7 @@ default['uwsgi_fleet']['web']['nginx']['server_name'] = '_'
 # and what Sentry's self-hosted nginx passes; an event and its attachments fit (a 3 MB attachment
 # cost the event with 2m). The app reads the body in chunks: a larger body costs no more memory.
 # The other caps: ['app']['max_event_bytes'] and ['app']['max_attachment_bytes'].
-# A literal, the same as UwsgiFleet::StoreApp::MAX_BODY_SIZE (the resources' default; a spec holds
-# them equal): test/integration/expected.py reads this file's literals.
-default['uwsgi_fleet']['web']['nginx']['client_max_body_size'] = '100m'
+default['uwsgi_fleet']['web']['nginx']['client_max_body_size'] = UwsgiFleet::StoreApp::MAX_BODY_SIZE
 # Bodies up to this size stay in memory instead of nginx temp files.
 default['uwsgi_fleet']['web']['nginx']['client_body_buffer_size'] = '1m'
 # Behind a balancer (uwsgi_fleet::balancer): nginx serves on this private address only,
@@ -85,17 +85,15 @@ default['uwsgi_fleet']['app']['projects'] = {}
 default['uwsgi_fleet']['app']['spool_dir'] = '/var/spool/uwsgi_fleet'
 # Rate limit for projects without their own: one bucket per project, shared as
 # documentation/uwsgi_fleet_store_app.md ("Rate limit") says.
-default['uwsgi_fleet']['app']['rate_limit']['events_per_second'] = 1000
-default['uwsgi_fleet']['app']['rate_limit']['burst'] = 2000
+default['uwsgi_fleet']['app']['rate_limit']['events_per_second'] = UwsgiFleet::StoreApp::RATE_LIMIT['events_per_second']
+default['uwsgi_fleet']['app']['rate_limit']['burst'] = UwsgiFleet::StoreApp::RATE_LIMIT['burst']
 # Cap on one event's decoded size: Relay's max_event_size (1 MiB). Parsing an event may use up
 # to 16x this, so it also bounds the memory of one request.
-# A literal, the same as UwsgiFleet::StoreApp::MAX_EVENT_BYTES (the resource's default; a spec holds them equal).
-default['uwsgi_fleet']['app']['max_event_bytes'] = 1_048_576
+default['uwsgi_fleet']['app']['max_event_bytes'] = UwsgiFleet::StoreApp::MAX_EVENT_BYTES
 # Cap on one attachment item's decoded size (the SDKs' own default, 20 MiB). The store keeps no
 # attachment: one over this is dropped and counted (invalid, too_large) and the event that came
 # with it is stored. Relay refuses the whole envelope instead, losing the event.
-# A literal, the same as UwsgiFleet::StoreApp::MAX_ATTACHMENT_BYTES (20 MiB; a spec holds them equal).
-default['uwsgi_fleet']['app']['max_attachment_bytes'] = 20_971_520
+default['uwsgi_fleet']['app']['max_attachment_bytes'] = UwsgiFleet::StoreApp::MAX_ATTACHMENT_BYTES
 # Cap on a whole envelope once decoded (Relay's max_envelope_size), an nginx size of at least
 # max_event_bytes; nil: ['web']['nginx']['client_max_body_size'], so that nginx and the app refuse
 # the same envelopes.

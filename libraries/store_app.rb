@@ -23,10 +23,12 @@ module UwsgiFleet
     # (the SDKs drop larger ones before sending). Over it the app drops the item, counts it
     # (invalid, too_large) and keeps the event that came with it; Relay would refuse the envelope.
     MAX_ATTACHMENT_BYTES = 20 * 1024**2
-    # One event once decoded: Relay's max_event_size. The one default of it: the resource's
-    # (attributes/default.rb repeats it as a literal for test/integration/expected.py; a spec
-    # holds them equal); the app has none (store_app.json always carries it).
+    # One event once decoded: Relay's max_event_size. The one default of it (the resource's
+    # and the attribute's); the app has none (store_app.json always carries it).
     MAX_EVENT_BYTES = 1024**2
+    # The rate limit of projects without their own (one bucket per project: who shares it,
+    # documentation/uwsgi_fleet_store_app.md, "Rate limit").
+    RATE_LIMIT = { 'events_per_second' => 1000, 'burst' => 2000 }.freeze
     # The version of the config this library writes (config.schema.json's config_version).
     CONFIG_VERSION = 1
     # The quota's Redis timeout, the forwarder's batch and how long it remembers an event id.
@@ -48,7 +50,7 @@ module UwsgiFleet
       { DEFAULT_PROJECT_ID => { 'public_key' => default_key } }
     end
 
-    # With a shared Redis, the quota is the fleet's and events are forwarded to it.
+    # With a shared Redis, the quota's buckets live there and events are forwarded to it.
     def quota_backend(quota_redis_url)
       quota_redis_url ? 'redis' : 'local'
     end

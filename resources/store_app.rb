@@ -18,7 +18,7 @@ property :projects, Hash, default: {},
                           description: "{ '<digits>' => { 'public_key' => '<32 hex>', 'rate_limit' => {...} } }; empty: project 1 with a random key, kept in key_path"
 property :spool_dir, String, default: lazy { |r| "/var/spool/uwsgi_fleet/#{r.name}" },
                              description: 'One JSON file per accepted event, under <spool_dir>/<project id>/ (absolute path, not /)'
-property :rate_limit, Hash, default: { 'events_per_second' => 1000, 'burst' => 2000 },
+property :rate_limit, Hash, default: UwsgiFleet::StoreApp::RATE_LIMIT,
                             description: "Rate limit of projects without their own: { 'events_per_second' => 0.001-1000000, 'burst' => 1-10000000 }, " \
                                                  'one bucket per project, whose sharing quota_backend sets'
 property :max_event_bytes, Integer, default: UwsgiFleet::StoreApp::MAX_EVENT_BYTES,
@@ -59,7 +59,7 @@ property :quota_backend, String, default: lazy { |r| UwsgiFleet::StoreApp.quota_
 property :forward_events, [true, false], default: lazy { |r| UwsgiFleet::StoreApp.forwarding?(r.redis_url) },
                                          description: 'Run the forwarder, which moves accepted events into a Redis stream per project'
 property :process_manager, String, default: UwsgiFleet::ProcessManager::DEFAULT,
-                                   description: "What runs the forwarder: 'supervisor' or 'systemd'"
+                                   description: "What runs the forwarder: #{UwsgiFleet::ProcessManager.described}"
 property :log_dir, String, default: lazy { |r| "/var/log/uwsgi_fleet/store_app_#{r.name}" },
                            description: "The forwarder's log: <log_dir>/forwarder.log"
 
@@ -85,7 +85,7 @@ action_class do
     name = pm.forwarder_name(new_resource.name)
     service(pm::SERVICE) { action [:enable, :start] } if pm::SERVICE
     template pm.forwarder_file(new_resource.name) do
-      cookbook 'uwsgi_fleet'
+      cookbook pm::COOKBOOK
       source pm::FORWARDER_TEMPLATE
       mode '0644'
       variables(app: new_resource.name, name: name, user: new_resource.user,

@@ -10,7 +10,9 @@
 require 'json'
 
 ROOT = File.expand_path('../..', __dir__)
-require File.join(ROOT, 'libraries', 'fleet.rb')
+# Every library, in Chef's order (sorted), before the attributes file: it uses
+# the cookbook's constants, as Chef loads libraries before attributes.
+Dir[File.join(ROOT, 'libraries', '*.rb')].sort.each { |library| require library }
 
 # Chef's node attributes, as far as an attributes file uses them: `default`
 # is a hash whose missing keys hold new hashes, so default['a']['b'] = 1 works.
