@@ -30,6 +30,12 @@ module UwsgiFleet
       @registry.keys
     end
 
+    # What a property's description says of them (read when a resource file loads:
+    # the shipped ones, and any a wrapper's library registered before).
+    def self.described
+      names.map { |n| "'#{n}'" }.join(', ') + ' (documentation/process_managers.md)'
+    end
+
     # The class of +name+, or nil for a process manager nobody registered.
     def self.registered(name)
       @registry[name]
@@ -53,6 +59,9 @@ module UwsgiFleet
     # What every process manager shares: its instance prefix and the patterns
     # of its instance files.
     class Base
+      # Where its templates are (the forwarder's): a wrapper's own class names its cookbook.
+      COOKBOOK = 'uwsgi_fleet'.freeze
+
       attr_reader :prefix
 
       def initialize(prefix)

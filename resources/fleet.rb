@@ -35,7 +35,7 @@ property :buffer_size, Integer, default: 65_535,
 property :harakiri, Integer, default: 60,
                              description: 'Seconds before uWSGI kills a stuck request (1-3600); a stop waits this long + 5 s'
 property :process_manager, String, default: UwsgiFleet::ProcessManager::DEFAULT,
-                                   description: "What runs the instances: 'supervisor' (a program per instance) or 'systemd' (a template unit)"
+                                   description: "What runs the instances: #{UwsgiFleet::ProcessManager.described}"
 
 # -- the app -----------------------------------------------------------------
 
@@ -96,7 +96,8 @@ property :fifo_dir, String, default: lazy { |r| UwsgiFleet::Fleet.named_defaults
 property :log_dir, String, default: lazy { |r| UwsgiFleet::Fleet.named_defaults(r.name, r.process_manager)[:log_dir] },
                            description: "The instances' logs: /var/log/uwsgi_fleet/<name>"
 property :instance_prefix, String, default: lazy { |r| UwsgiFleet::Fleet.named_defaults(r.name, r.process_manager)[:instance_prefix] },
-                                   description: 'Supervisor programs are <prefix><port>: uwsgi_fleet_<name>_; systemd units <prefix>@<port>: uwsgi-fleet-<name>'
+                                   description: "How the instances' names begin; by process manager: " +
+                                                UwsgiFleet::ProcessManager.names.map { |n| "#{n} #{UwsgiFleet::ProcessManager.named(n).instance_prefix('<name>')}" }.join(', ')
 property :upstream, String, default: lazy { |r| UwsgiFleet::Fleet.named_defaults(r.name, r.process_manager)[:upstream] },
                             description: "The nginx upstream's name: uwsgi_fleet_<name>"
 property :site_file, String, default: lazy { |r| UwsgiFleet::Fleet.named_defaults(r.name, r.process_manager)[:site_file] },
