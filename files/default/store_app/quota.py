@@ -16,7 +16,7 @@ file again: a descriptor inherited across fork shares its lock too.  Time is CLO
 which is the same clock in every process of a boot; the header records the
 kernel's boot id, and a file from an earlier boot is reset (full buckets).
 
-``redis``: one bucket per project for the whole fleet of nodes, in a Redis
+``redis``: one bucket per project in a Redis
 hash (``<key_prefix><project id>``), updated by one Lua script in one round
 trip (EVALSHA, EVAL when the server does not know the script) on the Redis
 server's clock, so the nodes' clocks do not matter.  An idle bucket expires
@@ -25,7 +25,7 @@ once it would be full again.
 Redis unreachable, slow (``timeout_ms``) or failing: the check fails open to
 the node's local bucket (``state_file``), so a request is never answered 5xx
 or 429 because Redis is down, and the node still holds each project to its
-rate.  With K nodes the fleet then admits at most K times the rate.  After
+rate.  With K nodes sharing it, they then admit at most K times the rate.  After
 a failure the process leaves Redis alone for RETRY_SECONDS, so an outage
 costs one timeout per process per RETRY_SECONDS, not one per request.  The
 failures are counted (``status()``, shown in /_health) and logged at most
@@ -188,7 +188,7 @@ class _FileLock:
             self._lock.release()
 
 
-# -- redis: the fleet's buckets ---------------------------------------------
+# -- redis: buckets shared through Redis -------------------------------------
 
 # The same step as take(), in Redis, on the server's clock.  KEYS[1]: the
 # bucket; ARGV: rate, burst.  Returns the wait as a string (Lua numbers
