@@ -35,7 +35,9 @@ import loadgen  # noqa: E402
 import topology  # noqa: E402
 
 spool, key = tempfile.mkdtemp(dir="/dev/shm"), "0123456789abcdef0123456789abcdef"
-with open("/etc/uwsgi_fleet/store_app.json") as f:
+with open("/etc/uwsgi_fleet/fleet.json") as f:  # the default recipe's fleet: it names its store app's config
+    store_config = json.load(f)["store_app_config"]
+with open(store_config) as f:
     config = dict(json.load(f), spool_dir=spool, simulated_hops=0, stream=None,
                   quota={"backend": "local", "state_file": os.path.join(spool, ".quota")},
                   projects={"42": {"public_key": key, "rate_limit": None}})

@@ -8,6 +8,7 @@ end up in the Redis streams exactly once (the last scenario checks).
 import collections
 import json
 import os
+import shlex
 import time
 
 import pytest
@@ -16,7 +17,7 @@ import redis
 import background_load
 import loadgen
 import machine
-from conftest import QUOTA, WEB
+from conftest import MANIFEST, QUOTA, WEB
 
 ACCEPTED = collections.defaultdict(set)   # project -> event ids answered 200, over every scenario
 STREAM_PREFIX = "uwsgi_fleet:events:"     # as the store app's config says (checked below)
@@ -61,9 +62,15 @@ def peak_in_flight(results):
     return peak
 
 
+def store_config(node):
+    """A web node's store app config, read where its manifest says (store_app_config)."""
+    return json.loads(node.read(json.loads(node.read(MANIFEST))["store_app_config"]))
+
+
 def spool_ids(node, project="1"):
     """Event ids in a web node's spool (those its forwarder has not moved yet)."""
-    return {n[:-5] for n in node.output(f"ls -1 /var/spool/uwsgi_fleet/{project} 2>/dev/null || true").split()
+    directory = shlex.quote(os.path.join(store_config(node)["spool_dir"], project))
+    return {n[:-5] for n in node.output(f"ls -1 {directory} 2>/dev/null || true").split()
             if n.endswith(".json")}
 
 
@@ -204,7 +211,7 @@ def test_every_accepted_event_reaches_the_stream_once_across_a_redis_restart(clu
 # -- reading the streams ---------------------------------------------------------
 
 def stream_client(cluster):
-    config = json.loads(cluster.nodes["web1"].read("/etc/uwsgi_fleet/store_app.json"))
+    config = store_config(cluster.nodes["web1"])
     assert config["stream"]["key_prefix"] == STREAM_PREFIX
     return redis.Redis(host=cluster.nodes["redis"].address, port=6379, password=cluster.redis_password,
                        socket_timeout=10)

@@ -31,6 +31,7 @@ from uwsgi_fleetctl import process_manager  # noqa: E402
 from uwsgi_fleetctl.process_manager import ProcessManager  # noqa: E402
 
 MANIFEST = "/etc/uwsgi_fleet/fleet.json"
+# test_hostile.py's; here the store app's config is the one the manifest names (store_config()).
 STORE_CONFIG = "/etc/uwsgi_fleet/store_app.json"
 NODE_TOOLS = "/var/tmp/uwsgi_fleet-reliability"
 # Small events keep the generator cheap; the sizes still vary.
@@ -67,9 +68,14 @@ def manifest():
     return manifests.loads(NODE.read(MANIFEST), f"{NODE.address}:{MANIFEST}")
 
 
+def store_config():
+    """The node's store app config, read where its manifest says (store_app_config)."""
+    return json.loads(NODE.read(manifest()["store_app_config"]))
+
+
 def project():
     """(project id, public key) of the node's first project."""
-    projects = json.loads(NODE.read(STORE_CONFIG))["projects"]
+    projects = store_config()["projects"]
     project_id = sorted(projects)[0]
     return project_id, projects[project_id]["public_key"]
 
@@ -110,7 +116,7 @@ def spooled_ids(project_id):
 
 
 def spool_dir():
-    return json.loads(NODE.read(STORE_CONFIG))["spool_dir"]
+    return store_config()["spool_dir"]
 
 
 def remove_spooled_events():

@@ -34,8 +34,10 @@ def event_of_size(rng, size):
 
 
 def project_key(node):
-    """(id, public key) of the node's first project, from the config Chef rendered."""
-    projects = json.loads(node.read("/etc/uwsgi_fleet/store_app.json"))["projects"]
+    """(id, public key) of the node's first project, from the config Chef rendered
+    (where the default recipe's fleet manifest says: store_app_config)."""
+    config = json.loads(node.read("/etc/uwsgi_fleet/fleet.json"))["store_app_config"]
+    projects = json.loads(node.read(config))["projects"]
     project_id = sorted(projects)[0]
     return project_id, projects[project_id]["public_key"]
 

@@ -27,12 +27,15 @@ from remote import Node  # noqa: E402
 
 RATE = 40            # requests per second
 MAX_SECONDS = 1200   # a converge that never ends must not leave the load running
-STORE_CONFIG = "/etc/uwsgi_fleet/store_app.json"
+# The default recipe's fleet; 0.1.0's manifest names its store app's config too
+# (store_app_config), but has no manifest_version: read as JSON, not checked.
+MANIFEST = "/etc/uwsgi_fleet/fleet.json"
 
 
 def run_load(directory, address):
     """The background process: load until SIGTERM, then write load.json."""
-    projects = json.loads(Node(address).read(STORE_CONFIG))["projects"]
+    node = Node(address)
+    projects = json.loads(node.read(json.loads(node.read(MANIFEST))["store_app_config"]))["projects"]
     project_id = sorted(projects)[0]
     payloads = loadgen.make_payloads(100, seed=11, bands=((1.0, 2_000, 20_000),))
     # settle=0: `start` itself waits until the load is at its rate, `stop` a moment past the converge.
