@@ -67,9 +67,19 @@ def store_config(node):
     return json.loads(node.read(json.loads(node.read(MANIFEST))["store_app_config"]))
 
 
+_SPOOL_DIRS = {}
+
+
+def spool_dir(node):
+    """A web node's spool, read once per node: the drain loops poll spool_ids."""
+    if node.address not in _SPOOL_DIRS:
+        _SPOOL_DIRS[node.address] = store_config(node)["spool_dir"]
+    return _SPOOL_DIRS[node.address]
+
+
 def spool_ids(node, project="1"):
     """Event ids in a web node's spool (those its forwarder has not moved yet)."""
-    directory = shlex.quote(os.path.join(store_config(node)["spool_dir"], project))
+    directory = shlex.quote(os.path.join(spool_dir(node), project))
     return {n[:-5] for n in node.output(f"ls -1 {directory} 2>/dev/null || true").split()
             if n.endswith(".json")}
 

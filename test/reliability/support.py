@@ -31,8 +31,6 @@ from uwsgi_fleetctl import process_manager  # noqa: E402
 from uwsgi_fleetctl.process_manager import ProcessManager  # noqa: E402
 
 MANIFEST = "/etc/uwsgi_fleet/fleet.json"
-# test_hostile.py's; here the store app's config is the one the manifest names (store_config()).
-STORE_CONFIG = "/etc/uwsgi_fleet/store_app.json"
 NODE_TOOLS = "/var/tmp/uwsgi_fleet-reliability"
 # Small events keep the generator cheap; the sizes still vary.
 RELIABILITY_BANDS = ((1.0, 2_000, 30_000),)

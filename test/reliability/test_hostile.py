@@ -159,7 +159,7 @@ def test_an_event_with_a_large_attachment_is_stored(attachment, under_load):
     refused whole by nginx (413 over client_max_body_size 2m) and the event lost. Now it is
     stored; so is the event of an attachment over max_attachment_bytes (the attachment alone
     is dropped, counted invalid/too_large), as long as the envelope is within the body size."""
-    config = json.loads(support.NODE.read(support.STORE_CONFIG))
+    config = support.store_config()
     size = 3 * 1024 * 1024 if attachment == "3 MiB" else config["max_attachment_bytes"] + 1024 * 1024
     event_id = uuid.uuid4().hex
     event = json.dumps({"event_id": event_id, "message": f"with a {attachment} attachment"}).encode()

@@ -82,15 +82,6 @@ def configured(argv=None):
                                 max_event_bytes=max_event_bytes)
 
 
-def test_the_default_event_cap_is_the_cookbooks_not_the_tests():
-    """Collected only when this file is named: `pytest test/unit/python/measure_hostile.py`.
-    The documented `--max-event-bytes 20971520` run measures something else
-    than the default one (support.config_dict's cap is 20 MiB)."""
-    cookbook = hostile.cookbook_max_event_bytes()
-    assert configured([])[1]["max_event_bytes"] == cookbook
-    assert configured(["--max-event-bytes", "20971520"])[1]["max_event_bytes"] == 20971520 != cookbook
-
-
 def main():
     args, cfg = configured()
     print("app: %s  max_event_bytes: %s" % (args.app_dir,

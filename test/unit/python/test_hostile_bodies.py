@@ -18,6 +18,7 @@ import zlib
 import pytest
 
 import hostile
+import measure_hostile
 from store_app import decode
 from store_app import envelope as envelope_mod
 from support import KEY, SDK_AUTH, call, event_bytes, gz, make_app, spooled
@@ -320,3 +321,12 @@ def test_a_max_size_envelope_is_read_in_bounded_memory(encoding):
     assert small["status"] == large["status"] == 200, (small, large)
     assert large["peak_kb"] * 1024 < STREAM_PEAK_BOUND, large
     assert large["peak_kb"] - small["peak_kb"] < 4 * 1024, (small, large)
+
+
+def test_the_default_event_cap_is_the_cookbooks_not_the_tests():
+    """measure_hostile.py measures the cookbook's event cap by default: the
+    documented `--max-event-bytes 20971520` run measures something else than
+    the default one (support.config_dict's cap is 20 MiB)."""
+    cookbook = hostile.cookbook_max_event_bytes()
+    assert measure_hostile.configured([])[1]["max_event_bytes"] == cookbook
+    assert measure_hostile.configured(["--max-event-bytes", "20971520"])[1]["max_event_bytes"] == 20971520 != cookbook
