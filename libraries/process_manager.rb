@@ -95,6 +95,13 @@ module UwsgiFleet
       def commands
         self.class::COMMANDS
       end
+
+      # The manifest's commands +ops+ for program +name+, as one shell line:
+      # what Chef runs is what uwsgi-fleetctl runs.
+      def self.shell(name, *ops)
+        argvs = ops.flat_map { |op| self::COMMANDS.fetch(op) }
+        argvs.map { |argv| UwsgiCommand.shell_words(argv.map { |arg| arg == NAME ? name : arg }) }.join(' && ')
+      end
     end
 
     # One supervisor program per instance: `supervisorctl update NAME` adds or
@@ -155,14 +162,14 @@ module UwsgiFleet
 
       # Start or restart the forwarder as its file says (its config and code are read at start).
       def self.forwarder_apply(name)
-        "#{CTL} reread && #{CTL} update #{name} && #{CTL} restart #{name}"
+        shell(name, 'apply', 'restart')
       end
 
       # Declares, in +dsl+ (a resource's action), what retires forwarder +name+
       # from its file at +path+: the file goes, then supervisor stops the program
       # (TERM: it finishes its batch) and forgets it.
       def self.retire_forwarder(dsl, name, path)
-        forget = "#{CTL} reread && #{CTL} update #{name}"
+        forget = shell(name, 'apply')
         dsl.file path do
           action :delete
           notifies :run, "execute[retire #{name}]", :immediately
