@@ -87,31 +87,62 @@ def run_processes(target, args, seconds):
     return admitted, window, sum(r[5] for r in rows)
 
 
-def assert_one_bucket(admitted, window, rate, burst):
+def bounds(window, rate, burst):
     """The bucket is made full by the first call and drained to below one
     token by the hammering, so what the node admitted lies between what
-    refills between the calls' ends and what refills between their starts.
-    Never more.  At least that less 5 %: on a quiet machine it is within
-    a token or two, but one busy enough to stall every thread for burst /
-    rate seconds (the bucket is full, refill is lost), or to slow the checks
-    below the rate, admits a little less."""
+    refills between the calls' ends (least) and what refills between their
+    starts (most).  Never more."""
     first_start, first_end, last_start, last_end = window
-    most = burst + rate * (last_end - first_start)
-    least = burst + rate * (last_start - first_end) - 1
+    return burst + rate * (last_start - first_end) - 1, burst + rate * (last_end - first_start)
+
+
+def assert_one_bucket(admitted, window, rate, burst):
+    """Within the bounds: at most `most`, at least `least` less 5 %: on a
+    quiet machine it is within a token or two, but one busy enough to stall
+    every thread for burst / rate seconds (the bucket is full, refill is
+    lost), or to slow the checks below the rate, admits a little less."""
+    least, most = bounds(window, rate, burst)
     assert 0.95 * least <= admitted <= most, (least, admitted, most)
     return least, most
 
 
+# A measurement can say "one bucket" only when the machine let the processes
+# keep up: on a loaded one a call can be descheduled for tens of ms, which
+# widens the bounds (first and last call's durations) or slows the checks
+# below the rate (fewer admitted than the lower bound).  Then measure again,
+# on a fresh bucket, at most this many times.  Admitting MORE than the upper
+# bound is never excused: every attempt is held to it at once.
+ATTEMPTS = 3
+
+
+def precisely(measure, rate, burst, tight=True):
+    """Run measure(attempt) -> (admitted, window, extra) until a run kept up
+    (at least 95 % of the lower bound and, when `tight`, bounds within 5 % of
+    what was admitted).  Returns the last run's (admitted, extra)."""
+    for attempt in range(ATTEMPTS):
+        admitted, window, extra = measure(attempt)
+        least, most = bounds(window, rate, burst)
+        assert admitted <= most, (least, admitted, most, attempt + 1)
+        kept_up = admitted >= 0.95 * least and (not tight or most - least < 0.05 * admitted)
+        if kept_up:
+            break
+    least, most = assert_one_bucket(admitted, window, rate, burst)
+    if tight:
+        # The bounds differ by a few calls' worth of refill.
+        assert most - least < 0.05 * admitted, (least, admitted, most, attempt + 1)
+    return admitted, extra
+
+
 def test_every_process_on_the_node_draws_on_one_bucket(tmp_path):
     rate, burst, seconds = 2000.0, 500.0, 1.0
-    path = str(tmp_path / "quota")
-    admitted, window, _ = run_processes(
-        _hammer, (lambda: LocalQuota(path), "1", rate, burst), seconds)
-    least, most = assert_one_bucket(admitted, window, rate, burst)
+
+    def measure(attempt):
+        path = str(tmp_path / ("quota-%d" % attempt))
+        return run_processes(
+            _hammer, (lambda: LocalQuota(path), "1", rate, burst), seconds)
+    admitted, _ = precisely(measure, rate, burst)
     # Per-process buckets would have admitted about PROCESSES times this.
     assert admitted < 1.5 * (burst + rate * seconds)
-    # Tight: the bounds differ by a few calls' worth of refill.
-    assert most - least < 0.05 * admitted, (least, admitted, most)
 
 
 def test_processes_forked_with_the_quota_open_still_share_one_bucket(
@@ -119,10 +150,12 @@ def test_processes_forked_with_the_quota_open_still_share_one_bucket(
     """A descriptor inherited across fork would share its flock (and the
     thread lock would be a copy): the child opens the file again."""
     rate, burst, seconds = 2000.0, 500.0, 0.5
-    inherited = LocalQuota(str(tmp_path / "quota"))
-    admitted, window, _ = run_processes(
-        _hammer, (lambda: inherited, "1", rate, burst), seconds)
-    assert_one_bucket(admitted, window, rate, burst)
+
+    def measure(attempt):
+        inherited = LocalQuota(str(tmp_path / ("quota-%d" % attempt)))
+        return run_processes(
+            _hammer, (lambda: inherited, "1", rate, burst), seconds)
+    precisely(measure, rate, burst, tight=False)
 
 
 def redis_quota(server, tmp_path, clock=time.monotonic, prefix="q:",
@@ -136,17 +169,19 @@ def test_every_node_of_the_fleet_draws_on_one_bucket_in_redis(
     """Each process stands for a node: its own state file, one Redis."""
     rate, burst, seconds = 1000.0, 250.0, 1.0
 
-    def node_quota():
-        node = tmp_path / ("node-%d" % multiprocessing.current_process().pid)
-        node.mkdir()
-        return redis_quota(redis_server, node)
-    admitted, window, fallbacks = run_processes(
-        _hammer, (node_quota, "7", rate, burst), seconds)
-    least, most = assert_one_bucket(admitted, window, rate, burst)
+    def measure(attempt):
+        prefix = "q%d:" % attempt
+
+        def node_quota():
+            node = tmp_path / ("node-%d-%d" % (attempt, multiprocessing.current_process().pid))
+            node.mkdir()
+            return redis_quota(redis_server, node, prefix=prefix)
+        admitted, window, fallbacks = run_processes(_hammer, (node_quota, "7", rate, burst), seconds)
+        # Every check went to Redis: the bucket is there, no node fell back.
+        assert redis_server.client().exists(prefix + "7") and fallbacks == 0, (prefix, fallbacks)
+        return admitted, window, fallbacks
+    admitted, _ = precisely(measure, rate, burst)
     assert admitted < 1.5 * (burst + rate * seconds)
-    assert most - least < 0.05 * admitted, (least, admitted, most)
-    # Every check went to Redis: the bucket is there, no node fell back.
-    assert redis_server.client().exists("q:7") and fallbacks == 0
 
 
 class FakeClock:
