@@ -130,7 +130,9 @@ default['uwsgi_fleet']['redis']['appendfsync'] = 'always'
 # The Redis node's role. A web node that uses no Redis (no ['app']['redis'] search,
 # url or quota_url) looks for nodes with it in its environment, and warns when it
 # finds one: the web role most likely lacks ['app']['redis']['search']. nil: no look.
-default['uwsgi_fleet']['redis']['role'] = 'uwsgi_fleet_redis'
+# Not named 'role': Chef's search indexes every attribute under its last key too, so
+# every node with this cookbook's attributes would match role:uwsgi_fleet_redis.
+default['uwsgi_fleet']['redis']['role_name'] = 'uwsgi_fleet_redis'
 # uwsgi_fleet::balancer: the web nodes, by Chef search in this node's environment;
 # where it serves (nil: every address).
 default['uwsgi_fleet']['balancer']['search'] = 'role:uwsgi_fleet_web'

@@ -27,8 +27,8 @@ end
 # A web node with no Redis keeps a quota of its own and forwards nothing, which
 # is quiet: when a node with the Redis role is in this environment, the web
 # role most likely lacks ['app']['redis']['search']. Say so. (Local mode
-# without such nodes, or ['redis']['role'] nil: nothing to find, nothing said.)
-redis_role = attrs.dig('redis', 'role')
+# without such nodes, or ['redis']['role_name'] nil: nothing to find, nothing said.)
+redis_role = attrs.dig('redis', 'role_name')
 if redis_role && attrs['app']['redis'].values_at('search', 'url', 'quota_url').none?
   query = UwsgiFleet::Search.in_environment("role:#{redis_role}", node.chef_environment)
   unused = search(:node, query).map(&:name).sort

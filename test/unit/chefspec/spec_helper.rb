@@ -170,7 +170,7 @@ RSpec.shared_context 'uwsgi_fleet node' do
     allow(UwsgiFleet::Paths).to receive(:claim?) { |path| !root_dirs.include?(path) }
     allow(UwsgiFleet::Paths).to receive(:problems).and_return([])
     # A web node without Redis looks for a node with the Redis role (to warn): by default it finds none.
-    redis_role = Regexp.escape(UwsgiFleetSpec.attribute_defaults['redis']['role'])
+    redis_role = Regexp.escape(UwsgiFleetSpec.attribute_defaults['redis']['role_name'])
     stub_search(:node, /\A\(role:#{redis_role}\) AND chef_environment:/).and_return([])
   end
 end

@@ -96,7 +96,7 @@ def test_the_searches_find_the_example_roles_by_the_cookbooks_names():
     by_name = roles()
     web_search = by_name["uwsgi_fleet_web"]["default_attributes"]["uwsgi_fleet"]["app"]["redis"]["search"]
     balancer_search = by_name["uwsgi_fleet_balancer"]["default_attributes"]["uwsgi_fleet"]["balancer"]["search"]
-    assert web_search == f"role:{attrs['redis']['role']}" and attrs["redis"]["role"] in by_name
+    assert web_search == f"role:{attrs['redis']['role_name']}" and attrs["redis"]["role_name"] in by_name
     assert balancer_search == attrs["balancer"]["search"] and balancer_search[len("role:"):] in by_name
 
 

@@ -81,7 +81,7 @@ describe 'uwsgi_fleet::web' do
   # The web role without ['app']['redis']['search'] while the Redis node is in the environment:
   # the node would quietly keep a quota of its own and forward nothing.
   context 'with no Redis attribute, in an environment where a node has the Redis role' do
-    redis_role = UwsgiFleetSpec.attribute_defaults['redis']['role']
+    redis_role = UwsgiFleetSpec.attribute_defaults['redis']['role_name']
     let(:chef_runner) { runner_in('production') }
     let(:warned) { /uses no Redis/ }
 
@@ -109,8 +109,8 @@ describe 'uwsgi_fleet::web' do
       end
     end
 
-    context "with ['redis']['role'] nil" do
-      default_attributes['uwsgi_fleet']['redis']['role'] = nil
+    context "with ['redis']['role_name'] nil" do
+      default_attributes['uwsgi_fleet']['redis']['role_name'] = nil
 
       it 'does not look, and says nothing' do
         chef_run
@@ -368,7 +368,7 @@ describe 'uwsgi_fleet::web, with no Redis attribute, on a Chef server' do
   platform 'debian', '12'
   include_context 'uwsgi_fleet node'
 
-  redis_role = UwsgiFleetSpec.attribute_defaults['redis']['role']
+  redis_role = UwsgiFleetSpec.attribute_defaults['redis']['role_name']
   let(:redis_nodes) { { 'redis1' => 'production', 'redis9' => 'staging' } }
   let(:chef_runner) do
     ChefSpec::ServerRunner.new(chef_runner_options) do |node, server|
