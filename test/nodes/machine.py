@@ -364,13 +364,21 @@ def _stop(node, timeout=30):
     _kill(node)
 
 
+def _load_or_name(name):
+    try:
+        return load(name)
+    except FileNotFoundError:
+        return {"name": name}
+
+
 def destroy(name):
     """Stop the node and remove its mount, namespace, veth and files; the network once no node is left."""
+    # Powering the node off (up to _stop's 30 s, then SIGKILL) touches only its
+    # own processes: outside the lock, or the other lane's create and destroy
+    # wait for it (an interrupted run's teardown once waited past its 180 s).
+    _stop(_load_or_name(name))
     with locked():
-        try:
-            node = load(name)
-        except FileNotFoundError:
-            node = {"name": name}
+        node = _load_or_name(name)
         _stop(node)
         root = os.path.join(node_dir(name), "root")
         if subprocess.run(["mountpoint", "-q", root]).returncode == 0:

@@ -107,7 +107,12 @@ def test_a_run_that_fails_or_is_interrupted_leaves_nothing_of_its_node(tmp_path,
             os.kill(int(ready.read_text()), sig)   # pytest dies at once: no teardown runs
         elif sig is not None:
             os.kill(run.pid, sig)                  # the reaper passes it on, as from make
-        output, _ = run.communicate(timeout=180)
+        try:
+            output, _ = run.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            os.killpg(run.pid, signal.SIGKILL)
+            output, _ = run.communicate()
+            raise AssertionError(f"the run did not end within 180 s of its ending; its output:\n{output}") from None
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
