@@ -76,11 +76,25 @@ def main(argv):
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
     owner = f"{os.getpid()}:{_start_time(os.getpid())}"
     destroy_nodes(lambda o: o and o != owner and not _owner_alive(o), "its run is gone")
+    # SIGINT and SIGTERM are passed on to COMMAND. The handlers go in before
+    # COMMAND starts: a caught signal is reset to its default in a new program,
+    # an ignored one stays ignored. A run started in the background by a
+    # non-interactive shell (`setsid make test &`) has SIGINT ignored; COMMAND
+    # inherited that, and a SIGINT passed on did not stop it (pytest slept on).
+    child, pending = None, []
+
+    def forward(signum, _frame):
+        if child is None:
+            pending.append(signum)
+        else:
+            child.send_signal(signum)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, forward)
     # Its own process group: a Ctrl-C reaches COMMAND once, from here, not
     # twice (from the terminal and from here), which would cut its cleanup short.
     child = subprocess.Popen(argv, env=dict(os.environ, **{settings.OWNER_ENV: owner}), process_group=0)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, _frame: child.send_signal(signum))
+    for signum in pending:
+        child.send_signal(signum)
     while True:
         pid, status = os.wait()
         if pid == child.pid:

@@ -82,6 +82,36 @@ def test_a_power_cut_ends_every_process_of_the_node_and_boot_brings_it_back_on_i
     assert in_namespace(booted["pid_namespace"]) == []
 
 
+CHILD = """
+import signal, sys, time
+print(signal.getsignal(signal.SIGINT) is signal.default_int_handler, flush=True)
+try:
+    time.sleep(60)
+except KeyboardInterrupt:
+    sys.exit(130)
+sys.exit(3)
+"""
+
+
+def test_the_reaper_passes_sigint_on_when_its_run_was_started_with_sigint_ignored():
+    """A shell without job control starts background commands with SIGINT
+    ignored (`setsid make test &`), and the ignored disposition survives exec.
+    The reaper's command must still get SIGINT's default, or the SIGINT the
+    reaper passes on is lost: the interrupted-run test below slept its 300 s
+    in two .ci/runs started that way."""
+    run = subprocess.Popen([sys.executable, os.path.join(HERE, "reaper.py"), sys.executable, "-c", CHILD],
+                           stdout=subprocess.PIPE, text=True, start_new_session=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        assert run.stdout.readline().strip() == "True", "the command inherited an ignored SIGINT"
+        os.kill(run.pid, signal.SIGINT)
+        assert run.wait(timeout=30) == 130
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+
+
 ENDINGS = {"its assertion fails": None, "SIGINT to the run": signal.SIGINT,
            "SIGTERM to the run": signal.SIGTERM, "SIGKILL to pytest": signal.SIGKILL}
 
