@@ -488,6 +488,18 @@ def test_a_config_off_the_schema_is_refused_with_the_loaders_message(tmp_path, m
     assert "Sentry DSN" not in capsys.readouterr().out
 
 
+def launch_from(cwd, tmp_path, config, command):
+    """The installed command (the launcher), run by root from `cwd` (a
+    directory the app user controls) for a fleet whose store app config is
+    `config`, with no PYTHON* variables from this test's environment."""
+    manifest = tmp_path / "fleet.json"
+    manifest.write_text(json.dumps(fleet_manifest(store_app_config=str(config), pythonpath=[str(FILES_DEFAULT)])))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    return subprocess.run(["/usr/bin/python3", str(LAUNCHER), "--manifest", str(manifest), command],
+                          cwd=cwd, env=dict(env, PYTHONDONTWRITEBYTECODE="1"),
+                          capture_output=True, text=True, timeout=60)
+
+
 def test_the_config_is_read_by_the_installed_loader_not_the_working_directorys(tmp_path):
     """As `tail`: an operator cd'd into the spool runs `forwarder`; a
     store_app/config.py planted there must not run (as root). The installed
@@ -501,12 +513,7 @@ def test_the_config_is_read_by_the_installed_loader_not_the_working_directorys(t
     (planted / "config.py").write_text(f"open({str(ran)!r}, 'w').close()\n")
     config = tmp_path / "store_app.json"
     config.write_text(json.dumps({"projects": {}, "stream": {"status_file": str(tmp_path / "status.json")}}))
-    manifest = tmp_path / "fleet.json"
-    manifest.write_text(json.dumps(fleet_manifest(store_app_config=str(config), pythonpath=[str(FILES_DEFAULT)])))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    result = subprocess.run(["/usr/bin/python3", str(LAUNCHER), "--manifest", str(manifest), "forwarder"],
-                            cwd=spool, env=dict(env, PYTHONDONTWRITEBYTECODE="1"),
-                            capture_output=True, text=True, timeout=60)
+    result = launch_from(spool, tmp_path, config, "forwarder")
     assert not ran.exists(), "the working directory's store_app ran"
     assert result.returncode == 1 and "Traceback" not in result.stderr, result
     assert result.stderr.startswith(f"uwsgi-fleetctl: {config}: ") and "config_version" in result.stderr, result
@@ -587,12 +594,7 @@ def test_tail_in_the_app_users_directory_runs_the_installed_reader(tmp_path):
     (planted / "stream.py").write_text(f"open({str(ran)!r}, 'w').close()\n")
     config = tmp_path / "store_app.json"
     config.write_text(json.dumps(config_dict(spool)))
-    manifest = tmp_path / "fleet.json"
-    manifest.write_text(json.dumps(fleet_manifest(store_app_config=str(config), pythonpath=[str(FILES_DEFAULT)])))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    result = subprocess.run(["/usr/bin/python3", str(LAUNCHER), "--manifest", str(manifest), "tail"],
-                            cwd=spool, env=dict(env, PYTHONDONTWRITEBYTECODE="1"),
-                            capture_output=True, text=True, timeout=60)
+    result = launch_from(spool, tmp_path, config, "tail")
     assert not ran.exists(), "the working directory's store_app/stream.py ran"
     assert result.returncode == 2 and "has no stream" in result.stderr, result
 
