@@ -3,6 +3,7 @@ against fleet.schema.json (beside this file), the contract between the two.
 Nothing here fills in what a manifest lacks: one that does not match the
 schema (an earlier release's included) is refused, and a converge with this
 cookbook rewrites it."""
+import functools
 import glob
 import json
 import os
@@ -31,21 +32,28 @@ def version(fleet_schema=None):
     return (fleet_schema or schema())["properties"]["manifest_version"]["const"]
 
 
+@functools.lru_cache(maxsize=None)
+def _validator():
+    """The schema's validator, built once per process (find() checks every
+    manifest on the node). Imported here, not above: every node with this tool
+    has python3-jsonschema (Packages::FLEETCTL in libraries/packages.rb, a
+    balancer's included), but nginx-test and nginx-reload read no manifest and
+    need not load it."""
+    from jsonschema import Draft202012Validator
+    return Draft202012Validator(schema())
+
+
 def check(manifest, source):
     """``manifest`` if it matches the schema; ManifestError naming ``source`` otherwise."""
-    fleet_schema = schema()
-    wanted = version(fleet_schema)
+    validator = _validator()
+    wanted = version(validator.schema)
     found = manifest.get("manifest_version") if isinstance(manifest, dict) else None
     if found != wanted:
         # 0.1.0's manifest has no version; a later release's has another.
         raise ManifestError(f"uwsgi-fleetctl: {source} is not a version {wanted} manifest "
                             f"(manifest_version: {'none' if found is None else repr(found)}; "
                             f"an earlier release's has none): converge with this cookbook to rewrite it")
-    # Imported here, not above: every node with this tool has python3-jsonschema
-    # (Packages::FLEETCTL in libraries/packages.rb, a balancer's included), but
-    # nginx-test and nginx-reload read no manifest and need not load it.
-    from jsonschema import Draft202012Validator
-    errors = sorted(Draft202012Validator(fleet_schema).iter_errors(manifest), key=lambda e: list(e.path))
+    errors = sorted(validator.iter_errors(manifest), key=lambda e: list(e.path))
     if errors:
         raise ManifestError(f"uwsgi-fleetctl: {source} does not match fleet.schema.json ("
                             + "; ".join(f"{e.json_path}: {e.message}" for e in errors)
